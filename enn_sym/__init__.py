@@ -1,0 +1,1 @@
+"""enn_sym: epistemic neural networks with symmetry, in JAX."""
