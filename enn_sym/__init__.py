@@ -1,1 +1,21 @@
-"""enn_sym: epistemic neural networks with symmetry, in JAX."""
+"""enn_sym: epistemic neural networks with symmetry, in JAX.
+
+Subpackages: ``networks`` (bases, epinet, ensemble, dropout, priors),
+``losses`` (single losses and ENN wrappers), ``metrics`` (streaming calibration
+metrics), ``data`` (embedded and TFDS pipelines).
+"""
+
+from enn_sym import networks
+from enn_sym.base import DeterministicIndexer
+from enn_sym.base import ENNOutput
+from enn_sym.base import EnsembleIndexer
+from enn_sym.base import EpistemicNetwork
+from enn_sym.base import GaussianIndexer
+from enn_sym.base import PrngIndexer
+from enn_sym.base import ScaledGaussianIndexer
+from enn_sym.networks import get_prior
+from enn_sym.networks import list_priors
+from enn_sym.networks import make_prior
+from enn_sym.networks import register_prior
+
+__version__ = "0.1.0"

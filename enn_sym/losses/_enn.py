@@ -1,0 +1,168 @@
+"""ENN loss wrappers: index averaging, bootstrapping, L2 without priors.
+
+They compose like the single losses they wrap::
+
+  single = make_loss("focal", gamma=2.0)                # (logits, labels, w) -> scalar
+  loss_fn = make_enn_loss(enn, single, num_index_samples=8,
+                          bootstrap="poisson", weight_decay=1e-4)
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      params, state, batch, key)
+
+``params`` is the ``params`` collection alone and ``state`` holds every other
+collection (``prior``, ``batch_stats``), so gradients, optimizer updates and
+weight decay never touch the prior.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from enn_sym import base as base_lib
+
+Array = jax.Array
+SingleLoss = Callable[[Array, Array, Array], Array]
+BOOTSTRAP_KINDS = ("bernoulli", "poisson", "exponential")
+
+
+def _index_hash(z) -> Array:
+  """A uint32 hash of one index (int member id, float vector or PRNG key)."""
+  if jax.dtypes.issubdtype(jnp.asarray(z).dtype, jax.dtypes.prng_key):
+    bits = jax.random.key_data(z).reshape(-1).astype(jnp.uint32)
+  else:
+    z = jnp.asarray(z)
+    if jnp.issubdtype(z.dtype, jnp.floating):
+      bits = jax.lax.bitcast_convert_type(z.astype(jnp.float32), jnp.uint32)
+    else:
+      bits = z.astype(jnp.uint32)
+    bits = bits.reshape(-1)
+  # Position-dependent odd multipliers, summed with uint32 wrap-around.
+  mult = (jnp.arange(bits.shape[0], dtype=jnp.uint32) * jnp.uint32(2)
+          + jnp.uint32(0x9E3779B1))
+  return jnp.sum(bits * mult, dtype=jnp.uint32)
+
+
+def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
+                      p: float = 0.5) -> Array:
+  """Per-example bootstrap weights for index ``z``, keyed by data index.
+
+  The weight of example ``i`` under index ``z`` is a pure function of
+  ``(seed, z, i)``: the same example gets the same weight every time that
+  index sees it (Osband et al. 2018, bootstrapped DQN/ensembles).
+
+  * ``bernoulli``: ``b / p`` with ``b ~ Bernoulli(p)`` (mean 1);
+  * ``poisson``: ``Poisson(1)``;
+  * ``exponential``: ``Exp(1)`` (the Bayesian bootstrap).
+
+  Returns:
+    ``[batch]`` float32 weights with mean 1 in expectation.
+  """
+  if kind not in BOOTSTRAP_KINDS:
+    raise ValueError(f"bootstrap must be one of {BOOTSTRAP_KINDS} or None; "
+                     f"got {kind!r}.")
+  if not 0.0 < p <= 1.0:
+    raise ValueError(f"bootstrap p must be in (0, 1]; got {p}.")
+  key = jax.random.fold_in(jax.random.key(seed), _index_hash(z))
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
+      jnp.asarray(data_index).astype(jnp.uint32))
+  if kind == "bernoulli":
+    draw = jax.vmap(lambda k: jax.random.bernoulli(k, p))(keys)
+    return draw.astype(jnp.float32) / p
+  if kind == "poisson":
+    return jax.vmap(lambda k: jax.random.poisson(k, 1.0))(keys).astype(
+        jnp.float32)
+  return jax.vmap(jax.random.exponential)(keys).astype(jnp.float32)
+
+
+def l2_penalty(params: Any) -> Array:
+  """``0.5 * sum ||w||^2`` over every leaf of ``params`` (priors excluded by
+  construction: they live in their own collection)."""
+  leaves = jax.tree.leaves(params)
+  return 0.5 * sum(jnp.sum(jnp.square(w.astype(jnp.float32))) for w in leaves)
+
+
+def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
+                  num_index_samples: int = 8,
+                  bootstrap: str | None = None,
+                  bootstrap_seed: int = 0,
+                  bootstrap_p: float = 0.5,
+                  weight_decay: float = 0.0,
+                  fixed_indices: Any = None,
+                  input_key: str = "image",
+                  label_key: str = "label",
+                  ) -> Callable[..., tuple[Array, Mapping[str, Array]]]:
+  """Index-averaged ENN loss ``loss_fn(params, state, batch, key)``.
+
+  ``loss = (1/K) sum_k single_loss(preds_k, y, w_k) + weight_decay * l2(params)``
+  with ``preds_k = apply(variables, x, z_k).preds`` for ``K`` indices sampled
+  from the indexer (or ``fixed_indices``, e.g. all members of an ensemble).
+  ``apply`` is vmapped over the indices, so the base network runs once.
+
+  Args:
+    enn: the network.
+    single_loss: ``(logits [B, C], labels [B], weights [B]) -> scalar``, e.g.
+      from :func:`enn_sym.losses.make_loss`.
+    num_index_samples: ``K``.
+    bootstrap: ``None`` or one of ``BOOTSTRAP_KINDS``; needs ``batch['index']``.
+    bootstrap_seed, bootstrap_p: see :func:`bootstrap_weights`.
+    weight_decay: coefficient of :func:`l2_penalty` on ``params`` only.
+    fixed_indices: a stack of indices to use instead of sampling.
+    input_key, label_key: batch keys of inputs and labels.
+
+  Returns:
+    ``loss_fn(params, state, batch, key) -> (loss, aux)`` where ``aux`` has
+    ``data_loss``, ``l2``, ``logits`` ``[K, B, C]`` and, for BatchNorm
+    networks, ``batch_stats``.
+  """
+  if num_index_samples < 1 and fixed_indices is None:
+    raise ValueError(
+        f"num_index_samples must be >= 1; got {num_index_samples}.")
+  if bootstrap is not None and bootstrap not in BOOTSTRAP_KINDS:
+    raise ValueError(f"bootstrap must be one of {BOOTSTRAP_KINDS} or None; "
+                     f"got {bootstrap!r}.")
+  if weight_decay < 0:
+    raise ValueError(f"weight_decay must be >= 0; got {weight_decay}.")
+
+  def loss_fn(params, state, batch, key):
+    if base_lib.PARAMS in state:
+      raise ValueError("state must hold the non-trainable collections only "
+                       "(prior, batch_stats); pass params separately.")
+    if bootstrap is not None and "index" not in batch:
+      raise ValueError(
+          "bootstrap needs the data index of every example: add batch['index']"
+          " (the enn_sym.data pipelines provide it) or set bootstrap=None.")
+    x, labels = batch[input_key], batch[label_key]
+    k_index, k_dropout = jax.random.split(key)
+    zs = (fixed_indices if fixed_indices is not None
+          else enn.sample_indices(k_index, num_index_samples))
+    variables = {**state, base_lib.PARAMS: params}
+    out = enn.apply_multi(variables, x, zs, train=True,
+                          rngs={"dropout": k_dropout})
+    preds = out.preds
+    base_lib.check_logit_stack(preds, "preds")
+    if bootstrap is None:
+      weights = jnp.ones(preds.shape[:2], jnp.float32)
+    else:
+      weights = jax.vmap(lambda z: bootstrap_weights(
+          bootstrap, batch["index"], z, seed=bootstrap_seed,
+          p=bootstrap_p))(zs)
+    data_loss = jnp.mean(jax.vmap(single_loss, in_axes=(0, None, 0))(
+        preds, labels, weights))
+    l2 = l2_penalty(params)
+    loss = data_loss + weight_decay * l2
+    aux = {"data_loss": data_loss, "l2": l2, "logits": preds}
+    if base_lib.BATCH_STATS in out.extra:
+      # Statistics do not depend on the index for an epinet: take copy 0.
+      aux[base_lib.BATCH_STATS] = jax.tree.map(
+          lambda s: s[0], out.extra[base_lib.BATCH_STATS])
+    return loss, aux
+
+  return loss_fn
+
+
+def split_variables(variables: Mapping[str, Any]) -> tuple[Any, dict]:
+  """``(params, state)``: the trainable collection and all the others."""
+  state = {k: v for k, v in variables.items() if k != base_lib.PARAMS}
+  return variables[base_lib.PARAMS], state

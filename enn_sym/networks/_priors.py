@@ -1,0 +1,214 @@
+"""Fixed random prior functions and the prior registry.
+
+A prior is a linen module with ``__call__(x, z) -> logits [batch, classes]``
+for ONE index ``z`` of shape ``[index_dim]``. Its weights are drawn once at
+``init`` and then frozen: the ENN stores them in the ``prior`` variable
+collection, which the optimizer and weight decay never see, and the prior's
+output enters the predictions through ``stop_gradient``.
+
+Built-in priors are ensembles of ``index_dim`` small random functions combined
+linearly in ``z``: ``prior(x, z) = sum_i z_i f_i(x)`` (Osband et al. 2023, the
+epinet prior). Linearity in ``z`` makes the expensive part (the ``f_i(x)``)
+independent of the index, so under ``vmap`` over ``K`` indices it runs once.
+For a deep ensemble, ``z = one_hot(member)`` selects member ``i``'s own prior.
+
+Registering a new prior::
+
+  @register_prior("my_prior")
+  def make_my_prior(num_classes, index_dim, **kwargs):
+    return MyPriorModule(num_classes=num_classes, index_dim=index_dim, **kwargs)
+
+and select it in a config with ``prior="my_prior"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+PriorFactory = Callable[..., nn.Module]
+
+_REGISTRY: dict[str, PriorFactory] = {}
+
+
+def register_prior(name: str, *, overwrite: bool = False):
+  """Decorator that registers ``factory(num_classes, index_dim, **kw)``."""
+
+  def decorator(factory: PriorFactory) -> PriorFactory:
+    if name in _REGISTRY and not overwrite:
+      raise ValueError(
+          f"A prior named {name!r} is already registered; pick another name "
+          f"or pass overwrite=True.")
+    _REGISTRY[name] = factory
+    return factory
+
+  return decorator
+
+
+def list_priors() -> tuple[str, ...]:
+  return tuple(sorted(_REGISTRY))
+
+
+def get_prior(name: str) -> PriorFactory:
+  try:
+    return _REGISTRY[name]
+  except KeyError:
+    raise ValueError(
+        f"Unknown prior {name!r}; registered priors: {list(list_priors())}. "
+        f"Register a new one with @enn_sym.register_prior({name!r}).") from None
+
+
+def make_prior(name: str, *, num_classes: int, index_dim: int,
+               **kwargs) -> nn.Module:
+  """Builds a registered prior, checking ``kwargs`` against its signature."""
+  factory = get_prior(name)
+  params = inspect.signature(factory).parameters
+  takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+  if not takes_any:
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+      valid = sorted(set(params) - {"num_classes", "index_dim"})
+      raise ValueError(
+          f"Prior {name!r} got unknown option(s) {unknown}; valid options: "
+          f"{valid}.")
+  return factory(num_classes=num_classes, index_dim=index_dim, **kwargs)
+
+
+def _check_index(z: Array, index_dim: int) -> None:
+  if z.shape != (index_dim,):
+    raise ValueError(
+        f"A prior takes one index z of shape [index_dim] = ({index_dim},); got "
+        f"shape {z.shape}. For K indices vmap over z (EpistemicNetwork."
+        f"apply_multi does this).")
+
+
+class EnsembleDense(nn.Module):
+  """``E`` independent dense layers: ``[B, E, in] -> [B, E, out]``.
+
+  With ``shared_input=True`` the input is ``[B, in]`` and is fed to every
+  member (the first layer of an ensemble).
+  """
+
+  num_members: int
+  features: int
+  shared_input: bool = False
+
+  @nn.compact
+  def __call__(self, h: Array) -> Array:
+    fan_in = h.shape[-1]
+    kernel = self.param(
+        "kernel", nn.initializers.variance_scaling(1.0, "fan_in",
+                                                   "truncated_normal",
+                                                   in_axis=1, out_axis=2),
+        (self.num_members, fan_in, self.features))
+    bias = self.param("bias", nn.initializers.normal(stddev=1.0),
+                      (self.num_members, self.features))
+    if self.shared_input:
+      return jnp.einsum("bi,eio->beo", h, kernel) + bias
+    return jnp.einsum("bei,eio->beo", h, kernel) + bias
+
+
+class MLPEnsemblePrior(nn.Module):
+  """``sum_i z_i f_i(x)`` with ``f_i`` random ReLU MLPs on flattened ``x``."""
+
+  num_classes: int
+  index_dim: int
+  hidden_sizes: Sequence[int] = (10,)
+
+  @nn.compact
+  def __call__(self, x: Array, z: Array) -> Array:
+    _check_index(z, self.index_dim)
+    h = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    shared = True
+    for width in self.hidden_sizes:
+      h = nn.relu(EnsembleDense(self.index_dim, width, shared_input=shared)(h))
+      shared = False
+    out = EnsembleDense(self.index_dim, self.num_classes,
+                        shared_input=shared)(h)
+    return jnp.einsum("bec,e->bc", out, z)
+
+
+class _SmallConvNet(nn.Module):
+  num_classes: int
+  channels: Sequence[int]
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    h = x
+    for ch in self.channels:
+      h = nn.relu(nn.Conv(ch, (3, 3), strides=(2, 2), padding="SAME")(h))
+    h = jnp.mean(h, axis=(1, 2))
+    return nn.Dense(self.num_classes,
+                    bias_init=nn.initializers.normal(1.0))(h)
+
+
+class ConvEnsemblePrior(nn.Module):
+  """``sum_i z_i f_i(x)`` with ``f_i`` small random conv nets on images."""
+
+  num_classes: int
+  index_dim: int
+  channels: Sequence[int] = (4, 8)
+
+  @nn.compact
+  def __call__(self, x: Array, z: Array) -> Array:
+    _check_index(z, self.index_dim)
+    if x.ndim != 4:
+      raise ValueError(
+          f"The conv_ensemble prior needs images [batch, H, W, C]; got shape "
+          f"{x.shape}. Use the mlp_ensemble prior for vector inputs.")
+    members = nn.vmap(
+        _SmallConvNet, variable_axes={"params": 0},
+        split_rngs={"params": True}, in_axes=None, out_axes=1,
+        axis_size=self.index_dim)(self.num_classes, tuple(self.channels))
+    out = members(x.astype(jnp.float32))  # [B, E, C]
+    return jnp.einsum("bec,e->bc", out, z)
+
+
+class RandomFeaturePrior(nn.Module):
+  """Random Fourier features ``phi(x) = sqrt(2/F) cos(W x + b)`` (an RBF-kernel
+  GP sample when ``F`` is large), read out per index: ``sum_i z_i R_i phi(x)``.
+  """
+
+  num_classes: int
+  index_dim: int
+  num_features: int = 256
+  lengthscale: float = 1.0
+
+  @nn.compact
+  def __call__(self, x: Array, z: Array) -> Array:
+    _check_index(z, self.index_dim)
+    h = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    d = h.shape[-1]
+    w = self.param("w", nn.initializers.normal(1.0 / self.lengthscale),
+                   (d, self.num_features))
+    b = self.param("b", nn.initializers.uniform(2 * np.pi),
+                   (self.num_features,))
+    phi = np.sqrt(2.0 / self.num_features) * jnp.cos(h @ w / np.sqrt(d) + b)
+    readout = self.param("readout", nn.initializers.normal(1.0),
+                         (self.index_dim, self.num_features, self.num_classes))
+    return jnp.einsum("bf,efc,e->bc", phi, readout, z)
+
+
+@register_prior("mlp_ensemble")
+def _make_mlp_ensemble(num_classes: int, index_dim: int,
+                       hidden_sizes: Sequence[int] = (10,)) -> nn.Module:
+  return MLPEnsemblePrior(num_classes, index_dim, tuple(hidden_sizes))
+
+
+@register_prior("conv_ensemble")
+def _make_conv_ensemble(num_classes: int, index_dim: int,
+                        channels: Sequence[int] = (4, 8)) -> nn.Module:
+  return ConvEnsemblePrior(num_classes, index_dim, tuple(channels))
+
+
+@register_prior("random_features")
+def _make_random_features(num_classes: int, index_dim: int,
+                          num_features: int = 256,
+                          lengthscale: float = 1.0) -> nn.Module:
+  return RandomFeaturePrior(num_classes, index_dim, num_features, lengthscale)
