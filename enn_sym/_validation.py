@@ -133,3 +133,100 @@ def check_prediction_stack(values: Any, labels: Any, mask: Any,
   check_labels(labels, np.shape(values)[-1])
   if input_kind == "probs":
     check_probs(values, name)
+
+
+def check_scalar(value: Any, name: str, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, hint: str = "") -> None:
+  """A finite real scalar hyperparameter in ``[low, high]`` (ends optional).
+
+  ``low_open`` / ``high_open`` exclude the end point; ``hint`` (start it with
+  a space) is put after the range in the message. The shape check always
+  runs; the value check is skipped for tracers (a hyperparameter passed to a
+  jitted function as an argument).
+  """
+  if np.ndim(value) != 0:
+    raise InputError(
+        f"{name} must be a scalar; got shape {tuple(np.shape(value))}.")
+  if not is_concrete(value):
+    return
+  try:
+    x = float(np.asarray(value))
+  except (TypeError, ValueError):
+    raise InputError(f"{name} must be a real number; got {value!r}.") from None
+  parts = []
+  if low is not None:
+    parts.append(f"{'>' if low_open else '>='} {low}")
+  if high is not None:
+    parts.append(f"{'<' if high_open else '<='} {high}")
+  ok = np.isfinite(x)
+  if low is not None:
+    ok = ok and (x > low if low_open else x >= low)
+  if high is not None:
+    ok = ok and (x < high if high_open else x <= high)
+  if not ok:
+    want = " " + " and ".join(parts) if parts else ""
+    raise InputError(
+        f"{name} must be a finite number{want}{hint}; got {x!r}.")
+
+
+def check_positive_int(value: Any, name: str) -> None:
+  """A Python (or numpy) integer ``>= 1``; bools are rejected."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(
+      value, (int, np.integer)) or value < 1:
+    raise InputError(f"{name} must be a positive integer; got {value!r}.")
+
+
+def check_mask_values(mask: Any, name: str = "mask") -> None:
+  """A concrete mask holds only 0 (padding) and 1 (real example)."""
+  if mask is None or not is_concrete(mask):
+    return
+  arr = np.asarray(mask)
+  if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    raise InputError(
+        f"{name} must be a bool or numeric [batch] array (1 = real example, "
+        f"0 = padding); got dtype {arr.dtype}.")
+  if arr.size and not np.all((arr == 0) | (arr == 1)):
+    bad = arr[(arr != 0) & (arr != 1)]
+    raise InputError(
+        f"{name} must contain only 0 (padding) and 1 (real example); got "
+        f"{bad.size} other value(s), e.g. {bad.flat[0]!r}. Weighted examples "
+        f"are not supported.")
+
+
+def check_masked_predictions(values: Any, labels: Any, mask: Any,
+                             input_kind: str,
+                             name: str = "logits_or_probs", *,
+                             stack: bool = False) -> None:
+  """:func:`check_predictions` (or, with ``stack=True``,
+  :func:`check_prediction_stack`) where the value checks see real rows only.
+
+  Shapes are checked on the full arrays. The value checks (finiteness, label
+  range, probabilities summing to one) then run on the rows whose ``mask`` is
+  nonzero, so padded rows may hold anything. The mask itself must hold only
+  0 and 1 (checked when concrete).
+  """
+  check_input_kind(input_kind)
+  if stack:
+    check_ndim(values, 3, name, "[K, batch, classes] (K index samples)")
+  else:
+    check_ndim(values, 2, name, "[batch, classes]")
+  check_ndim(labels, 1, "labels", "[batch]")
+  batch = np.shape(values)[1 if stack else 0]
+  if batch != np.shape(labels)[0]:
+    form = " ([K, batch, classes])" if stack else " ([batch, classes])"
+    raise InputError(
+        f"{name} and labels disagree on the batch size: {name} has shape "
+        f"{tuple(np.shape(values))}{form}, labels has shape "
+        f"{tuple(np.shape(labels))}.")
+  check_mask(mask, batch)
+  check_mask_values(mask)
+  if mask is not None and is_concrete(mask):
+    keep = np.asarray(mask) != 0
+    if is_concrete(values):
+      values = np.asarray(values)
+      values = values[:, keep] if stack else values[keep]
+    if is_concrete(labels):
+      labels = np.asarray(labels)[keep]
+  check = check_prediction_stack if stack else check_predictions
+  check(values, labels, None, input_kind, name)
