@@ -1,0 +1,173 @@
+"""Pieces shared by all streaming metrics: the mergeable base, masks, the bin
+rule and probabilities from logits or probabilities.
+
+Every metric is a frozen (hashable) dataclass whose state is a NamedTuple of
+fixed-shape arrays. ``update`` validates on the host and then runs the private,
+unchecked ``_update`` under :func:`jit_update`; inside a caller's ``jax.jit``
+that inner jit is simply inlined.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from enn_sym import _validation
+
+Array = jax.Array
+
+# Smallest positive normal float32: log-probabilities of probabilities that
+# are exactly 0 are clipped to log(TINY) ~ -87.3.
+TINY = float(np.finfo(np.float32).tiny)
+
+
+class Metric:
+  """Mixin for the mergeable metrics: ``merge`` is an elementwise sum.
+
+  Subclasses define ``empty()``, ``_update(state, ...)``, ``update`` (host
+  checks, then ``jit_update``) and ``compute(state)``.
+  """
+
+  def empty(self) -> Any:
+    raise NotImplementedError
+
+  def merge(self, a: Any, b: Any) -> Any:
+    """Elementwise sum of two states (associative and commutative).
+
+    Integer fields add exactly; float fields are sums, so regrouping changes
+    them only by float rounding.
+    """
+    self._check_state(a, "a")
+    self._check_state(b, "b")
+    return jax.tree.map(jnp.add, a, b)
+
+  def _check_state(self, state: Any, name: str = "state") -> None:
+    """Host check that ``state`` has this metric's structure and shapes."""
+    ref = self.empty()
+    if type(state) is not type(ref):
+      raise _validation.InputError(
+          f"{name} must be a {type(ref).__name__} made by this metric's "
+          f"empty() or update(); got {type(state).__name__}.")
+    shapes = [np.shape(x) for x in jax.tree.leaves(state)]
+    ref_shapes = [np.shape(x) for x in jax.tree.leaves(ref)]
+    if shapes != ref_shapes:
+      raise _validation.InputError(
+          f"{name} has field shapes {shapes} but this metric "
+          f"({self!r}) makes states with shapes {ref_shapes}: was it made "
+          f"by a metric with other settings (num_bins, num_classes)?")
+
+
+def merge_states(metric: Metric, states: Sequence[Any]) -> Any:
+  """Sums a non-empty sequence of states of ``metric`` (left to right)."""
+  states = list(states)
+  if not states:
+    raise _validation.InputError(
+        "states must be a non-empty sequence of metric states; use "
+        "metric.empty() for no data.")
+  return functools.reduce(metric.merge, states)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_update(metric: Metric, state: Any, *args: Any) -> Any:
+  """``metric._update(state, *args)`` compiled once per metric and shapes."""
+  return metric._update(state, *args)  # pylint: disable=protected-access
+
+
+def valid_rows(mask: Array | None, batch: int) -> Array:
+  """Boolean ``[batch]``: True for real examples (``mask != 0``)."""
+  if mask is None:
+    return jnp.ones((batch,), bool)
+  return jnp.asarray(mask) != 0
+
+
+def sanitize(values: Array, labels: Array, valid: Array,
+             batch_axis: int = 0) -> tuple[Array, Array]:
+  """float32 values and int32 labels with padded rows replaced by zeros.
+
+  Padding may hold anything (even NaN); after this, every later product with
+  a 0/1 weight is finite, so padded rows contribute exactly nothing.
+  """
+  values = jnp.asarray(values, jnp.float32)
+  shape = [1] * values.ndim
+  shape[batch_axis] = valid.shape[0]
+  values = jnp.where(valid.reshape(shape), values, 0.0)
+  labels = jnp.where(valid, jnp.asarray(labels, jnp.int32), 0)
+  return values, labels
+
+
+def probs_and_logprobs(values: Array, input_kind: str) -> tuple[Array, Array]:
+  """Probabilities and log-probabilities over the last axis.
+
+  Logits: ``softmax`` and ``log_softmax`` (stable). Probabilities: the values
+  themselves and ``log(max(p, TINY))``, so ``p * log p`` is 0 at ``p = 0``.
+  """
+  if input_kind == "logits":
+    return jax.nn.softmax(values, axis=-1), jax.nn.log_softmax(values, axis=-1)
+  return values, jnp.log(jnp.maximum(values, TINY))
+
+
+def take_label(x: Array, labels: Array) -> Array:
+  """``x[..., b, labels[b]]`` for ``x`` of shape ``[..., batch, classes]``."""
+  idx = jnp.broadcast_to(labels[:, None], x.shape[:-1] + (1,))
+  return jnp.take_along_axis(x, idx, axis=-1)[..., 0]
+
+
+def bin_edges(num_bins: int) -> np.ndarray:
+  """``float32(b / M)`` for ``b = 0..M``, correctly rounded (host constant)."""
+  return np.arange(num_bins + 1, dtype=np.float32) / np.float32(num_bins)
+
+
+# Up to this many bins, bin_index counts the edges below c with unrolled
+# comparisons (cheapest on CPU); beyond, it corrects floor(c * M) with a
+# gather of the two edges around it (constant cost in M).
+_MAX_UNROLLED_BINS = 32
+
+
+def bin_index(conf: Array, num_bins: int, right_closed: bool = False) -> Array:
+  """The bin of each confidence, int32 in ``[0, M)``.
+
+  Default (``[lo, hi)`` bins): ``clip(floor(c * M), 0, M - 1)``, so ``c = 0``
+  is in bin 0, ``c = 1`` in bin ``M - 1`` and an edge value ``b / M`` opens
+  bin ``b``. ``right_closed`` (``(lo, hi]`` bins, as in Guo et al. 2017):
+  ``clip(ceil(c * M) - 1, 0, M - 1)``.
+
+  Exactly: the edges are the float32 numbers ``e_b = bin_edges(M)[b]`` and
+  the bin is the number of inner edges ``e_1 .. e_{M-1}`` with ``e_b <= c``
+  (``e_b < c`` when right-closed). A confidence equal to the float32 value of
+  ``b / M`` (``0.7`` for ``M = 10``, say) is therefore on the edge, whatever
+  the rounding of ``0.7 * 10``. Computing ``floor(c * M)`` in float32 alone
+  could put confidences within an ulp of an edge one bin off.
+  """
+  m = num_bins
+  edges = bin_edges(m)
+  if m <= _MAX_UNROLLED_BINS:
+    index = jnp.zeros(jnp.shape(conf), jnp.int32)
+    for edge in edges[1:m]:
+      above = conf > edge if right_closed else conf >= edge
+      index = index + above.astype(jnp.int32)
+    return index
+  edges = jnp.asarray(edges)
+  scaled = conf * m
+  if right_closed:
+    guess = jnp.ceil(scaled).astype(jnp.int32) - 1
+  else:
+    guess = jnp.floor(scaled).astype(jnp.int32)
+  # float32 rounding of c * M is far below one bin: at most one step off.
+  guess = jnp.clip(guess, 0, m - 1)
+  lo = jnp.take(edges, guess)
+  hi = jnp.take(edges, guess + 1)
+  if right_closed:
+    step = (conf > hi).astype(jnp.int32) - (conf <= lo).astype(jnp.int32)
+  else:
+    step = (conf >= hi).astype(jnp.int32) - (conf < lo).astype(jnp.int32)
+  return jnp.clip(guess + step, 0, m - 1)
+
+
+def safe_div(num: Array, den: Array) -> Array:
+  """``num / den`` where ``den > 0``, else 0 (empty bins, no data)."""
+  den = jnp.asarray(den)
+  return jnp.where(den > 0, num / jnp.maximum(den, 1), 0.0)
