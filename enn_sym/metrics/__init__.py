@@ -1,0 +1,29 @@
+"""Streaming calibration metrics: mergeable states, jittable updates.
+
+Every metric is a frozen dataclass with ``empty() -> state``,
+``update(state, values, labels, mask=None) -> state``, ``merge(a, b) ->
+state`` (elementwise sum) and ``compute(state) -> dict``. Whether ``values``
+are logits or probabilities is the required ``input_kind`` field. ``mask``
+(``[batch]``, 1 = real, 0 = padding) makes padded rows change nothing.
+States hold per-bin / per-class sums only, never per-example data.
+"""
+
+from enn_sym.metrics._binned import BinnedCalibration
+from enn_sym.metrics._binned import BinnedState
+from enn_sym.metrics._binned import ClasswiseCalibration
+from enn_sym.metrics._binned import ClasswiseState
+from enn_sym.metrics._binned import expected_calibration_error
+from enn_sym.metrics._classification import Accuracy
+from enn_sym.metrics._classification import AccuracyState
+from enn_sym.metrics._classification import BrierScore
+from enn_sym.metrics._classification import BrierState
+from enn_sym.metrics._classification import NegativeLogLikelihood
+from enn_sym.metrics._classification import NLLState
+from enn_sym.metrics._common import merge_states
+from enn_sym.metrics._enn import EnsemblePredictive
+from enn_sym.metrics._enn import EnsembleState
+from enn_sym.metrics._enn import JointLogLoss
+from enn_sym.metrics._enn import JointState
+from enn_sym.metrics._report import calibration_report
+from enn_sym.metrics._temperature import apply_temperature
+from enn_sym.metrics._temperature import fit_temperature
