@@ -90,6 +90,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
                   bootstrap_p: float = 0.5,
                   weight_decay: float = 0.0,
                   fixed_indices: Any = None,
+                  index_fn: Callable[[Array], Any] | None = None,
                   input_key: str = "image",
                   label_key: str = "label",
                   ) -> Callable[..., tuple[Array, Mapping[str, Array]]]:
@@ -109,6 +110,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     bootstrap_seed, bootstrap_p: see :func:`bootstrap_weights`.
     weight_decay: coefficient of :func:`l2_penalty` on ``params`` only.
     fixed_indices: a stack of indices to use instead of sampling.
+    index_fn: ``key -> zs``, a custom index policy (overrides the above).
     input_key, label_key: batch keys of inputs and labels.
 
   Returns:
@@ -116,6 +118,11 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     ``data_loss``, ``l2``, ``logits`` ``[K, B, C]`` and, for BatchNorm
     networks, ``batch_stats``.
   """
+  if index_fn is None:
+    if fixed_indices is not None:
+      index_fn = lambda key: fixed_indices
+    else:
+      index_fn = lambda key: enn.sample_indices(key, num_index_samples)
   if num_index_samples < 1 and fixed_indices is None:
     raise ValueError(
         f"num_index_samples must be >= 1; got {num_index_samples}.")
@@ -135,8 +142,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
           " (the enn_sym.data pipelines provide it) or set bootstrap=None.")
     x, labels = batch[input_key], batch[label_key]
     k_index, k_dropout = jax.random.split(key)
-    zs = (fixed_indices if fixed_indices is not None
-          else enn.sample_indices(k_index, num_index_samples))
+    zs = index_fn(k_index)
     variables = {**state, base_lib.PARAMS: params}
     out = enn.apply_multi(variables, x, zs, train=True,
                           rngs={"dropout": k_dropout})

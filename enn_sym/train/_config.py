@@ -1,0 +1,202 @@
+"""The training config schema, its defaults and validation.
+
+Every config file in ``configs/`` starts from :func:`default_config` and
+changes fields, so the schema lives in one place. :func:`validate_config`
+rejects unknown keys (with a suggestion) and bad values with a message that
+names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import ml_collections
+
+MODEL_KINDS = ("base", "epinet", "ensemble", "dropout")
+BASE_NETWORKS = ("mlp", "lenet")
+DATA_SOURCES = ("embedded", "tfds")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
+NUM_CLASSES = {"mnist5k": 10, "digits": 10, "mnist": 10, "fashion_mnist": 10,
+               "cifar10": 10, "cifar100": 100, "imagenet2012": 1000}
+# Loss hyperparameters read from ``config.loss`` for each loss name.
+LOSS_HPARAMS = {"ce": (), "label_smoothing": ("label_smoothing",),
+                "focal": ("gamma",), "entropy_reg": ("alpha",),
+                "logit_norm": ("alpha", "p"),
+                "ce+soft_ece": ("lam", "num_bins", "temperature")}
+
+
+class ConfigError(ValueError):
+  """A config key or value is wrong (the message names it)."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """All fields with their defaults (the embedded-MNIST main job)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  # Models trained one after another and compared in the summary table.
+  c.models = ("base", "epinet", "ensemble")
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "embedded"          # embedded | tfds
+  c.data.name = "mnist5k"             # see NUM_CLASSES
+  c.data.data_dir = ""                # TFDS data_dir ("" = TFDS default)
+  c.data.split_seed = 0               # embedded: seed of the stratified split
+  c.data.fractions = (0.7, 0.1, 0.2)  # embedded: train / validation / test
+  c.data.train_split = "train[:90%]"  # tfds split strings
+  c.data.validation_split = "train[90%:]"
+  c.data.test_split = "test"
+  c.data.normalize = False            # per-channel mean/std normalisation
+  c.data.prefetch = 2
+
+  c.model = ml_collections.ConfigDict()
+  c.model.base = "mlp"                # mlp | lenet
+  c.model.mlp_hidden_sizes = (50, 50)
+  c.model.lenet_channels = (6, 16)
+  c.model.lenet_dense_sizes = (120, 84)
+  c.model.dropout_rate = 0.1          # used by the 'dropout' model only
+  c.model.epinet = ml_collections.ConfigDict()
+  c.model.epinet.index_dim = 8
+  c.model.epinet.hidden_sizes = (50,)
+  c.model.epinet.include_inputs = True
+  c.model.epinet.prior = "mlp_ensemble"
+  c.model.epinet.prior_scale = 1.0
+  c.model.ensemble = ml_collections.ConfigDict()
+  c.model.ensemble.num_ensemble = 5
+  c.model.ensemble.prior = ""         # "" = no prior functions
+  c.model.ensemble.prior_scale = 1.0
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "ce"                  # see LOSS_HPARAMS
+  c.loss.label_smoothing = 0.1
+  c.loss.gamma = 2.0
+  c.loss.alpha = 0.1
+  c.loss.p = 1
+  c.loss.lam = 1.0
+  c.loss.num_bins = 15
+  c.loss.temperature = 0.01
+  c.loss.num_index_samples = 8        # K per step (epinet); ensembles use all
+  c.loss.bootstrap = ""               # "" | bernoulli | poisson | exponential
+  c.loss.weight_decay = 1e-4          # L2 on params (never on priors)
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 0
+  c.optimizer.momentum = 0.9          # sgd
+  c.optimizer.decoupled_weight_decay = 0.0  # adamw / sgd (optax), not priors
+  c.optimizer.step_boundaries = (0.5, 0.75)  # 'step': fractions of num_steps
+  c.optimizer.step_factor = 0.1
+
+  c.batch_size = 128                  # global batch, divisible by #devices
+  c.num_steps = 1000
+  c.log_every = 100
+  c.eval_every = 500
+  c.eval_batch_size = 500
+  c.eval_num_indices = 30             # K at evaluation (epinet, dropout)
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 2
+  c.temperature_scaling = True
+  c.metrics = ml_collections.ConfigDict()
+  c.metrics.num_bins = 15
+  c.metrics.joint_tau = 10
+  c.metrics.joint_kappa = 2
+  c.metrics.joint_num_samples = 100
+  c.progress_bar = True
+  c.plots = True
+  return c
+
+
+def _flatten(cfg, prefix=""):
+  out = {}
+  for key, value in cfg.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+      out.update(_flatten(value, path + "."))
+    else:
+      out[path] = value
+  return out
+
+
+def _fail(field: str, message: str) -> None:
+  raise ConfigError(f"config.{field}: {message}")
+
+
+def _check_choice(flat, field, choices, allow_empty=False):
+  value = flat[field]
+  ok = value in choices or (allow_empty and value == "")
+  if not ok:
+    extra = ' or ""' if allow_empty else ""
+    _fail(field, f"must be one of {list(choices)}{extra}; got {value!r}.")
+
+
+def _check_positive(flat, field, allow_zero=False):
+  value = flat[field]
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+      value < 0 or (value == 0 and not allow_zero)):
+    bound = ">= 0" if allow_zero else "> 0"
+    _fail(field, f"must be a number {bound}; got {value!r}.")
+
+
+def validate_config(config: Any) -> None:
+  """Raises :class:`ConfigError` for unknown keys or bad values."""
+  flat = _flatten(config)
+  known = _flatten(default_config())
+  for key in flat:
+    if key not in known:
+      close = difflib.get_close_matches(key, list(known), n=1)
+      hint = f" Did you mean {close[0]!r}?" if close else ""
+      raise ConfigError(f"Unknown config key {key!r}.{hint} Valid keys are "
+                        f"defined in enn_sym.train.default_config().")
+  missing = sorted(set(known) - set(flat))
+  if missing:
+    raise ConfigError(f"Config is missing key(s) {missing}: start from "
+                      f"enn_sym.train.default_config() and override fields.")
+  models = tuple(flat["models"])
+  if not models or any(m not in MODEL_KINDS for m in models):
+    _fail("models", f"must be a non-empty tuple of {list(MODEL_KINDS)}; got "
+          f"{flat['models']!r}.")
+  if len(set(models)) != len(models):
+    _fail("models", f"lists a model twice: {models!r}.")
+  _check_choice(flat, "data.source", DATA_SOURCES)
+  _check_choice(flat, "data.name", tuple(NUM_CLASSES))
+  if flat["data.source"] == "embedded" and flat["data.name"] not in (
+      "mnist5k", "digits"):
+    _fail("data.name", f"the embedded source has 'mnist5k' and 'digits'; got "
+          f"{flat['data.name']!r} (set data.source='tfds' for TFDS data).")
+  if flat["data.source"] == "tfds" and flat["data.name"] in ("mnist5k",
+                                                            "digits"):
+    _fail("data.source", f"{flat['data.name']!r} is embedded data; set "
+          f"data.source='embedded'.")
+  _check_choice(flat, "model.base", BASE_NETWORKS)
+  _check_choice(flat, "loss.name", tuple(LOSS_HPARAMS))
+  _check_choice(flat, "loss.bootstrap",
+                ("bernoulli", "poisson", "exponential"), allow_empty=True)
+  _check_choice(flat, "optimizer.name", OPTIMIZERS)
+  _check_choice(flat, "optimizer.schedule", SCHEDULES)
+  for field in ("batch_size", "num_steps", "log_every", "eval_every",
+                "eval_batch_size", "eval_num_indices", "checkpoint_every",
+                "keep_checkpoints", "loss.num_index_samples",
+                "model.epinet.index_dim", "model.ensemble.num_ensemble",
+                "metrics.num_bins", "metrics.joint_tau", "metrics.joint_kappa",
+                "metrics.joint_num_samples"):
+    value = flat[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      _fail(field, f"must be an integer >= 1; got {value!r}.")
+  for field in ("optimizer.learning_rate",):
+    _check_positive(flat, field)
+  for field in ("loss.weight_decay", "optimizer.decoupled_weight_decay",
+                "optimizer.warmup_steps", "model.epinet.prior_scale",
+                "model.ensemble.prior_scale"):
+    _check_positive(flat, field, allow_zero=True)
+  if not 0.0 <= flat["model.dropout_rate"] < 1.0:
+    _fail("model.dropout_rate", f"must be in [0, 1); got "
+          f"{flat['model.dropout_rate']!r}.")
+  if "dropout" in models and flat["model.dropout_rate"] == 0.0:
+    _fail("model.dropout_rate", "must be > 0 for the 'dropout' model.")
+  fractions = flat["data.fractions"]
+  if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+    _fail("data.fractions", f"must be three non-negative numbers (train, "
+          f"validation, test) summing to 1; got {fractions!r}.")

@@ -1,0 +1,88 @@
+"""Run outputs: JSON-lines metrics, the summary table, reliability diagrams."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+SUMMARY_KEYS = ("accuracy", "nll", "ece", "mce", "brier", "joint_nll",
+                "mutual_info", "ece_ts", "temperature")
+
+
+def to_jsonable(value: Any) -> Any:
+  if isinstance(value, Mapping):
+    return {k: to_jsonable(v) for k, v in value.items()}
+  arr = np.asarray(value)
+  if arr.ndim == 0:
+    return arr.item()
+  return arr.tolist()
+
+
+class JsonlWriter:
+  """Appends one JSON object per line to ``path`` (process 0 only)."""
+
+  def __init__(self, path: str, enabled: bool = True):
+    self.path, self.enabled = path, enabled
+
+  def write(self, record: Mapping[str, Any]) -> None:
+    if not self.enabled:
+      return
+    with open(self.path, "a") as f:
+      f.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
+
+
+def format_table(summary: Mapping[str, Mapping[str, float]],
+                 keys: Sequence[str] = SUMMARY_KEYS) -> str:
+  """A fixed-width text table, one row per model."""
+  header = ["model"] + list(keys)
+  rows = [header]
+  for model, values in summary.items():
+    rows.append([model] + [f"{float(values[k]):.4f}" for k in keys])
+  widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+  lines = ["  ".join(c.rjust(w) if i else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  return "\n".join(lines)
+
+
+def save_reliability_diagram(path: str, result: Mapping[str, Any],
+                             title: str) -> None:
+  """Per-bin accuracy against confidence, with the gap and the bin counts."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  edges = np.asarray(result["bin_edges"])
+  count = np.asarray(result["bin_count"])
+  acc = np.asarray(result["bin_accuracy"])
+  conf = np.asarray(result["bin_confidence"])
+  centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+  filled = count > 0
+  fig, (ax, ax_count) = plt.subplots(
+      2, 1, figsize=(4.5, 5.5), sharex=True,
+      gridspec_kw={"height_ratios": [3, 1]})
+  ax.bar(centres[filled], acc[filled], width=width[filled], edgecolor="k",
+         color="tab:blue", label="accuracy")
+  ax.bar(centres[filled], (conf - acc)[filled], bottom=acc[filled],
+         width=width[filled], color="tab:red", alpha=0.35, label="gap")
+  ax.plot([0, 1], [0, 1], "k--", lw=1)
+  ax.set_ylabel("accuracy")
+  ax.set_title(f"{title}\nECE = {float(result['ece']):.4f}")
+  ax.legend(loc="upper left")
+  ax_count.bar(centres, count, width=width, color="gray", edgecolor="k")
+  ax_count.set_xlabel("confidence")
+  ax_count.set_ylabel("count")
+  ax_count.set_xlim(0, 1)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def write_summary(workdir: str, summary: Mapping[str, Any]) -> str:
+  path = os.path.join(workdir, "summary.json")
+  with open(path, "w") as f:
+    json.dump(to_jsonable(summary), f, indent=2, sort_keys=True)
+  return path
