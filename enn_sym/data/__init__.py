@@ -1,0 +1,80 @@
+"""Data for enn_sym: embedded digits, TFDS data sources and a numpy pipeline.
+
+* Embedded (no download): :func:`load_mnist5k`, :func:`load_digits8x8`,
+  :func:`split_dataset`, :func:`load_embedded` -> :class:`ArrayDataset`.
+* TFDS via ``tfds.data_source`` (ArrayRecord, random access, no TensorFlow):
+  :func:`load_tfds_source` -> :class:`TfdsSource`; :class:`DatasetNotFoundError`
+  when a data set is not prepared. ``tensorflow_datasets`` is imported only
+  when :func:`load_tfds_source` is called.
+* Multi-host: :func:`shard_for_process`, :func:`process_shard_bounds`.
+* Pipeline: :func:`train_batches` (endless, seeded, resumable),
+  :func:`eval_batches` (padded, masked), :func:`make_preprocess`.
+"""
+
+from enn_sym.data._embedded import ArrayDataset
+from enn_sym.data._embedded import DEFAULT_FRACTIONS
+from enn_sym.data._embedded import EMBEDDED_DATASETS
+from enn_sym.data._embedded import load_digits8x8
+from enn_sym.data._embedded import load_embedded
+from enn_sym.data._embedded import load_mnist5k
+from enn_sym.data._embedded import mnist5k_path
+from enn_sym.data._embedded import split_dataset
+from enn_sym.data._pipeline import BatchIterator
+from enn_sym.data._pipeline import epoch_permutation
+from enn_sym.data._pipeline import eval_batches
+from enn_sym.data._pipeline import num_eval_batches
+from enn_sym.data._pipeline import train_batches
+from enn_sym.data._preprocess import CIFAR100_MEAN
+from enn_sym.data._preprocess import CIFAR100_STD
+from enn_sym.data._preprocess import CIFAR10_MEAN
+from enn_sym.data._preprocess import CIFAR10_STD
+from enn_sym.data._preprocess import IMAGENET_MEAN
+from enn_sym.data._preprocess import IMAGENET_STD
+from enn_sym.data._preprocess import make_preprocess
+from enn_sym.data._preprocess import Preprocess
+from enn_sym.data._preprocess import PREPROCESS_DATASETS
+from enn_sym.data._sharding import process_shard_bounds
+from enn_sym.data._sharding import shard_for_process
+from enn_sym.data._sharding import SourceView
+from enn_sym.data._sources import read_batch
+from enn_sym.data._sources import Source
+from enn_sym.data._tfds import DatasetNotFoundError
+from enn_sym.data._tfds import default_data_dir
+from enn_sym.data._tfds import load_tfds_source
+from enn_sym.data._tfds import TFDS_DATASETS
+from enn_sym.data._tfds import TfdsSource
+
+__all__ = [
+    "ArrayDataset",
+    "BatchIterator",
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "DEFAULT_FRACTIONS",
+    "DatasetNotFoundError",
+    "EMBEDDED_DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PREPROCESS_DATASETS",
+    "Preprocess",
+    "Source",
+    "SourceView",
+    "TFDS_DATASETS",
+    "TfdsSource",
+    "default_data_dir",
+    "epoch_permutation",
+    "eval_batches",
+    "load_digits8x8",
+    "load_embedded",
+    "load_mnist5k",
+    "load_tfds_source",
+    "make_preprocess",
+    "mnist5k_path",
+    "num_eval_batches",
+    "process_shard_bounds",
+    "read_batch",
+    "shard_for_process",
+    "split_dataset",
+    "train_batches",
+]
