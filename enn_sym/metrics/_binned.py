@@ -131,7 +131,7 @@ class BinnedCalibration(_common.Metric):
         conf_sum=state.conf_sum.at[bins].add(jnp.where(valid, conf, 0.0)),
         correct=state.correct.at[bins].add(ones * correct.astype(jnp.int32)))
 
-  def compute(self, state: BinnedState) -> dict[str, Array]:
+  def _compute(self, state: BinnedState) -> dict[str, Array]:
     """The metrics and reliability-diagram arrays.
 
     Returns:
@@ -139,7 +139,6 @@ class BinnedCalibration(_common.Metric):
       (int32 N), and per bin: ``bin_accuracy``, ``bin_confidence`` (0 for
       empty bins), ``bin_count`` (int32) and ``bin_edges`` (``M + 1``).
     """
-    self._check_state(state)
     n = state.count
     total = jnp.sum(n)
     correct = state.correct.astype(jnp.float32)
@@ -247,9 +246,8 @@ class ClasswiseCalibration(_common.Metric):
         label_count=state.label_count.at[labels, label_bin].add(
             valid.astype(jnp.int32)))
 
-  def compute(self, state: ClasswiseState) -> dict[str, Array]:
+  def _compute(self, state: ClasswiseState) -> dict[str, Array]:
     """Returns ``classwise_ece``, per-class ``class_ece`` [K] and ``count``."""
-    self._check_state(state)
     total = jnp.sum(state.count[0])  # Every example is in one bin per class.
     gap = jnp.abs(state.label_count.astype(jnp.float32) - state.conf_sum)
     class_ece = _common.safe_div(jnp.sum(gap, axis=-1), total)

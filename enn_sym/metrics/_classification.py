@@ -78,9 +78,8 @@ class Accuracy(_SingleBatchMetric):
     return AccuracyState(state.correct + jnp.sum(hit, dtype=jnp.int32),
                          state.count + jnp.sum(valid, dtype=jnp.int32))
 
-  def compute(self, state: AccuracyState) -> dict[str, Array]:
+  def _compute(self, state: AccuracyState) -> dict[str, Array]:
     """Returns ``accuracy`` and ``count``."""
-    self._check_state(state)
     return {"accuracy": _common.safe_div(
         state.correct.astype(jnp.float32), state.count),
             "count": state.count}
@@ -120,9 +119,8 @@ class NegativeLogLikelihood(_SingleBatchMetric):
     return NLLState(state.nll_sum + jnp.sum(jnp.where(valid, nll, 0.0)),
                     state.count + jnp.sum(valid, dtype=jnp.int32))
 
-  def compute(self, state: NLLState) -> dict[str, Array]:
+  def _compute(self, state: NLLState) -> dict[str, Array]:
     """Returns ``nll`` and ``count``."""
-    self._check_state(state)
     return {"nll": _common.safe_div(state.nll_sum, state.count),
             "count": state.count}
 
@@ -158,8 +156,7 @@ class BrierScore(_SingleBatchMetric):
     return BrierState(state.brier_sum + jnp.sum(jnp.where(valid, terms, 0.0)),
                       state.count + jnp.sum(valid, dtype=jnp.int32))
 
-  def compute(self, state: BrierState) -> dict[str, Array]:
+  def _compute(self, state: BrierState) -> dict[str, Array]:
     """Returns ``brier`` and ``count``."""
-    self._check_state(state)
     return {"brier": _common.safe_div(state.brier_sum, state.count),
             "count": state.count}

@@ -9,6 +9,7 @@ that inner jit is simply inlined.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Sequence
 
@@ -29,11 +30,19 @@ class Metric:
   """Mixin for the mergeable metrics: ``merge`` is an elementwise sum.
 
   Subclasses define ``empty()``, ``_update(state, ...)``, ``update`` (host
-  checks, then ``jit_update``) and ``compute(state)``.
+  checks, then ``jit_update``) and ``_compute(state)``.
   """
 
   def empty(self) -> Any:
     raise NotImplementedError
+
+  def _compute(self, state: Any) -> dict[str, Array]:
+    raise NotImplementedError
+
+  def compute(self, state: Any) -> dict[str, Array]:
+    """The metric values of ``state`` (keys: see the class docstring)."""
+    self._check_state(state)
+    return jit_compute(_compute_key(self), state)
 
   def merge(self, a: Any, b: Any) -> Any:
     """Elementwise sum of two states (associative and commutative).
@@ -47,18 +56,25 @@ class Metric:
 
   def _check_state(self, state: Any, name: str = "state") -> None:
     """Host check that ``state`` has this metric's structure and shapes."""
-    ref = self.empty()
-    if type(state) is not type(ref):
+    state_type, ref_shapes = _state_spec(self)
+    if type(state) is not state_type:
       raise _validation.InputError(
-          f"{name} must be a {type(ref).__name__} made by this metric's "
+          f"{name} must be a {state_type.__name__} made by this metric's "
           f"empty() or update(); got {type(state).__name__}.")
-    shapes = [np.shape(x) for x in jax.tree.leaves(state)]
-    ref_shapes = [np.shape(x) for x in jax.tree.leaves(ref)]
+    shapes = tuple(np.shape(x) for x in jax.tree.leaves(state))
     if shapes != ref_shapes:
       raise _validation.InputError(
-          f"{name} has field shapes {shapes} but this metric "
-          f"({self!r}) makes states with shapes {ref_shapes}: was it made "
-          f"by a metric with other settings (num_bins, num_classes)?")
+          f"{name} has field shapes {list(shapes)} but this metric "
+          f"({self!r}) makes states with shapes {list(ref_shapes)}: was it "
+          f"made by a metric with other settings (num_bins, num_classes)?")
+
+
+@functools.lru_cache(maxsize=256)
+def _state_spec(metric: Metric) -> tuple[type, tuple[tuple[int, ...], ...]]:
+  """The state type and leaf shapes of ``metric`` (cached: metrics are
+  hashable and immutable)."""
+  ref = jax.eval_shape(metric.empty)
+  return type(ref), tuple(tuple(x.shape) for x in jax.tree.leaves(ref))
 
 
 def merge_states(metric: Metric, states: Sequence[Any]) -> Any:
@@ -75,6 +91,21 @@ def merge_states(metric: Metric, states: Sequence[Any]) -> Any:
 def jit_update(metric: Metric, state: Any, *args: Any) -> Any:
   """``metric._update(state, *args)`` compiled once per metric and shapes."""
   return metric._update(state, *args)  # pylint: disable=protected-access
+
+
+def _compute_key(metric: Metric) -> Metric:
+  """``metric`` with the fields ``_compute`` does not read set to fixed
+  values, so metrics that differ only there share one compiled compute."""
+  fields = {f.name for f in dataclasses.fields(metric)}
+  canonical = {"input_kind": "logits", "right_closed": False}
+  return dataclasses.replace(
+      metric, **{k: v for k, v in canonical.items() if k in fields})
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_compute(metric: Metric, state: Any) -> dict[str, Array]:
+  """``metric._compute(state)``, compiled once per metric."""
+  return metric._compute(state)  # pylint: disable=protected-access
 
 
 def valid_rows(mask: Array | None, batch: int) -> Array:

@@ -134,10 +134,10 @@ class EnsemblePredictive(_common.Metric):
         expected_entropy_sum=state.expected_entropy_sum + total(
             jnp.mean(_entropy(probs, logprobs), axis=0)))
 
-  def compute(self, state: EnsembleState) -> dict[str, Array]:
+  def _compute(self, state: EnsembleState) -> dict[str, Array]:
     """The metrics (see the class docstring) and reliability arrays."""
-    self._check_state(state)
-    out = self._calibration.compute(state.calibration)
+    calibration = self._calibration
+    out = calibration._compute(state.calibration)
     total = out["count"]
     pred = _common.safe_div(state.predictive_entropy_sum, total)
     expected = _common.safe_div(state.expected_entropy_sum, total)
@@ -269,17 +269,18 @@ class JointLogLoss(_common.Metric):
     label_logprob = _common.take_label(logprobs, labels)  # [K, batch]
     n_valid = jnp.sum(valid, dtype=jnp.int32)
 
-    anchor_key, point_key = jax.random.split(key)
+    # One uniform draw per dyadic batch and example (anchor scores) and per
+    # point (anchor slot); jax.random.randint would cost seconds to compile.
+    u = jax.random.uniform(key, (self.num_samples, batch + self.tau))
     # Distinct anchors: the top-kappa of uniform scores over real examples
     # (padding scores -1 sorts last): a uniformly random subset, in random
     # order. With a < kappa real anchors, anchor slot j reuses slot j mod a.
     num_top = min(self.kappa, batch)
-    scores = jnp.where(valid, jax.random.uniform(
-        anchor_key, (self.num_samples, batch)), -1.0)
+    scores = jnp.where(valid, u[:, :batch], -1.0)
     _, anchors = jax.lax.top_k(scores, num_top)  # [S, num_top]
     num_real = jnp.maximum(jnp.minimum(n_valid, num_top), 1)
-    slots = jax.random.randint(point_key, (self.num_samples, self.tau), 0,
-                               self.kappa) % num_real
+    slots = jnp.minimum(jnp.floor(u[:, batch:] * self.kappa).astype(jnp.int32),
+                        self.kappa - 1) % num_real  # [S, tau]
     points = jnp.take_along_axis(anchors, slots, axis=1)  # [S, tau]
     joint_logprob = jnp.sum(label_logprob[:, points], axis=-1)  # [K, S]
     joint_nll = -(jax.nn.logsumexp(joint_logprob, axis=0)
@@ -292,10 +293,9 @@ class JointLogLoss(_common.Metric):
         num_dyadic=state.num_dyadic + jnp.where(
             has_data, self.num_samples, 0).astype(jnp.int32))
 
-  def compute(self, state: JointState) -> dict[str, Array]:
+  def _compute(self, state: JointState) -> dict[str, Array]:
     """Returns ``joint_nll`` (per example; 0 with no data), ``count`` (real
     examples seen) and ``num_dyadic``."""
-    self._check_state(state)
     return {"joint_nll": _common.safe_div(state.weighted_sum,
                                           state.weight) / self.tau,
             "count": state.weight, "num_dyadic": state.num_dyadic}

@@ -6,19 +6,20 @@ With ``beta = 1 / T`` the masked NLL of one network,
 
 is convex in ``beta`` (a log-sum-exp of functions linear in ``beta``; its
 second derivative is the variance of ``l_i`` under ``softmax(beta l_i)``), so
-it has one minimiser and ``dL/du`` with ``u = log beta`` changes sign once.
+``dL/du`` with ``u = log beta`` changes sign at most once.
 For a stack ``[K, batch, C]`` the NLL of the mean predictive of the tempered
 members,
 
 ``L(beta) = -(1/N) sum_i log((1/K) sum_k softmax(beta l_ki)_{y_i})``,
 
 need not be convex. The fit is therefore robust rather than clever, and has a
-fixed cost (jittable): evaluate ``L`` on a grid of ``u`` covering
-``[min_temperature, max_temperature]``, bisect the sign of ``dL/du`` between
-the neighbours of the best grid point for ``num_iters`` steps, and return the
-best of {bisection result, best grid point, T = 1}. So the fitted ``T`` never
-has a larger NLL than ``T = 1`` on the fitting data, and for one network it
-is the exact minimiser when that lies inside the range (else the nearest end).
+fixed cost (jittable, one compiled loop): evaluate ``L`` and ``dL/du`` on a
+log-spaced grid of ``u`` covering ``[min_temperature, max_temperature]`` and
+at ``u = 0`` (``T = 1``), then bisect the sign of ``dL/du`` between the
+neighbours of the best grid point for ``num_iters`` steps, and return the
+best point evaluated. So the fitted ``T`` never has a larger NLL than
+``T = 1`` on the fitting data, and for one network it is the minimiser (to
+float precision) when that lies inside the range (else the nearest end).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def fit_temperature(logits: Array, labels: Array, mask: Array | None = None,
     raise _validation.InputError(
         f"need min_temperature < 1 < max_temperature; got "
         f"[{min_temperature}, {max_temperature}].")
+  if mask is None:  # One compiled program for masked and unmasked calls.
+    mask = jnp.ones(np.shape(logits)[-2], jnp.float32)
   return _fit(logits, labels, mask, num_iters, num_grid,
               float(min_temperature), float(max_temperature))
 
@@ -113,24 +116,38 @@ def _fit(logits, labels, mask, num_iters, num_grid, min_t, max_t):
   valid = _common.valid_rows(mask, logits.shape[-2])
   logits, labels = _common.sanitize(logits, labels, valid,
                                     batch_axis=logits.ndim - 2)
-  loss = functools.partial(_tempered_nll, logits=logits, labels=labels,
-                           valid=valid)
-  grid = jnp.linspace(-math.log(max_t), -math.log(min_t), num_grid)
-  best = jnp.argmin(jax.lax.map(loss, grid))
-  lo = grid[jnp.maximum(best - 1, 0)]
-  hi = grid[jnp.minimum(best + 1, num_grid - 1)]
-  slope = jax.grad(loss)
+  value_and_slope = jax.value_and_grad(functools.partial(
+      _tempered_nll, logits=logits, labels=labels, valid=valid))
+  # Points in u = log(beta) = -log(T); u = 0 (T = 1) is evaluated too.
+  grid = np.linspace(-math.log(max_t), -math.log(min_t), num_grid)
+  step = grid[1] - grid[0]
+  points = jnp.asarray(np.append(grid, 0.0), jnp.float32)
+  num_points = num_grid + 1
 
-  def bisect(_, bracket):
-    lo, hi = bracket
+  # One loop (one compiled body): iterations < num_points evaluate the grid
+  # and keep the bracket [best - step, best + step]; later ones bisect it on
+  # the sign of the slope. The best point evaluated overall is returned.
+  def body(i, carry):
+    best_u, best_value, lo, hi = carry
+    on_grid = i < num_points
     mid = 0.5 * (lo + hi)
-    rising = slope(mid) > 0
-    return jnp.where(rising, lo, mid), jnp.where(rising, mid, hi)
+    u = jnp.where(on_grid, points[jnp.minimum(i, num_points - 1)], mid)
+    value, slope = value_and_slope(u)
+    better = value < best_value
+    best_u = jnp.where(better, u, best_u)
+    best_value = jnp.where(better, value, best_value)
+    rising = slope > 0
+    lo = jnp.where(on_grid, jnp.maximum(best_u - step, grid[0]),
+                   jnp.where(rising, lo, mid))
+    hi = jnp.where(on_grid, jnp.minimum(best_u + step, grid[-1]),
+                   jnp.where(rising, mid, hi))
+    return best_u, best_value, lo, hi
 
-  lo, hi = jax.lax.fori_loop(0, num_iters, bisect, (lo, hi))
-  candidates = jnp.stack([0.5 * (lo + hi), grid[best], jnp.zeros(())])
-  values = jnp.stack([loss(u) for u in candidates])
-  return jnp.exp(-candidates[jnp.argmin(values)])
+  zero = jnp.zeros((), jnp.float32)
+  best_u, _, _, _ = jax.lax.fori_loop(
+      0, num_points + num_iters + 1, body,
+      (zero, jnp.full((), jnp.inf, jnp.float32), zero, zero))
+  return jnp.exp(-best_u)
 
 
 def apply_temperature(logits: Array, temperature: Array | float) -> Array:
