@@ -128,7 +128,8 @@ class BinnedCalibration(_common.Metric):
     ones = valid.astype(jnp.int32)
     return BinnedState(
         count=state.count.at[bins].add(ones),
-        conf_sum=state.conf_sum.at[bins].add(jnp.where(valid, conf, 0.0)),
+        conf_sum=state.conf_sum + _common.bin_sum(
+            bins, jnp.where(valid, conf, 0.0), self.num_bins),
         correct=state.correct.at[bins].add(ones * correct.astype(jnp.int32)))
 
   def _compute(self, state: BinnedState) -> dict[str, Array]:
@@ -241,8 +242,8 @@ class ClasswiseCalibration(_common.Metric):
     return ClasswiseState(
         count=state.count.reshape(-1).at[flat].add(
             ones.reshape(-1)).reshape(k, m),
-        conf_sum=state.conf_sum.reshape(-1).at[flat].add(
-            conf.reshape(-1)).reshape(k, m),
+        conf_sum=state.conf_sum + _common.bin_sum(
+            flat, conf.reshape(-1), k * m).reshape(k, m),
         label_count=state.label_count.at[labels, label_bin].add(
             valid.astype(jnp.int32)))
 
