@@ -228,5 +228,10 @@ def check_masked_predictions(values: Any, labels: Any, mask: Any,
       values = values[:, keep] if stack else values[keep]
     if is_concrete(labels):
       labels = np.asarray(labels)[keep]
-  check = check_prediction_stack if stack else check_predictions
-  check(values, labels, None, input_kind, name)
+  # Shapes were checked above on the full arrays; the value checks below see
+  # the real rows of whichever arrays are concrete (values may be a tracer
+  # while labels and mask are concrete, e.g. under vmap).
+  check_finite(values, name)
+  check_labels(labels, np.shape(values)[-1])
+  if input_kind == "probs":
+    check_probs(values, name)
