@@ -52,20 +52,21 @@ def test_ensemble_agrees_with_reference(kind):
 
 
 def test_ensemble_nll_is_stable_for_extreme_logits():
-  # Row 0: member 0 has logits [0, 200, 0] (p(y=0) = e^-200, 0 in float32),
-  # members 1 and 2 are uniform: pbar(0) = (0 + 1/3 + 1/3) / 3 = 2/9 and
-  # NLL log 4.5. The other 31 rows are uniform (NLL log 3). Mean NLL:
-  # (log 4.5 + 31 log 3) / 32. A log of a mean of underflowed softmaxes
-  # would also work here, but the per-member log p of the label is -200:
-  # logsumexp over members keeps every term finite.
+  # Row 0, label 0: the members put logits 200, 300, 250 on class 1, so
+  # log p_k(0) = -200, -300, -250 (to float precision) and every p_k(0)
+  # underflows to 0 in float32. The NLL of the mean predictive is
+  # -logsumexp_k log p_k(0) + log 3 = 200 + log 3 (+ e^-50 terms); a log of
+  # the mean of the probabilities would give about 87 (log of the smallest
+  # float32). The other 31 rows are uniform: NLL log 3.
+  # Mean NLL = (200 + 32 log 3) / 32.
   stack = np.zeros((K, PAD, C), np.float32)
-  stack[0, 0, 1] = 200.0
+  stack[:, 0, 1] = [200.0, 300.0, 250.0]
   labels = np.zeros(PAD, np.int32)
   metric = metrics.EnsemblePredictive(input_kind="logits")
   out = _np(metric.compute(metric.update(metric.empty(), stack, labels,
                                          np.ones(PAD, np.float32))))
-  np.testing.assert_allclose(
-      out["nll"], (math.log(4.5) + 31 * math.log(3)) / 32, rtol=1e-6)
+  np.testing.assert_allclose(out["nll"], (200 + 32 * math.log(3)) / 32,
+                             rtol=1e-6)
   assert np.isfinite(out["predictive_entropy"])
   assert np.isfinite(out["expected_entropy"])
 
@@ -332,6 +333,21 @@ def test_fit_temperature_never_increases_nll(seed, stack):
   assert tempered_nll(logits, labels, t) <= tempered_nll(logits, labels,
                                                          1.0) + 1e-6
   assert t > 1.5  # nearly random labels: a much softer model is better
+
+
+def test_fit_temperature_keeps_t1_when_the_search_misses_it():
+  # Data generated at T = 1, and a crippled search (grid {0.25, 2}, one
+  # bisection step: it also evaluates T = 0.71 and T = 1.19). T = 1 is
+  # always a candidate, so it is returned and the NLL never gets worse.
+  rng = np.random.default_rng(5)
+  logits = (rng.normal(size=(20000, 5)) * 3).astype(np.float32)
+  labels = sample_labels(rng, logits, 1.0)
+  t = float(metrics.fit_temperature(logits, labels, num_iters=1, num_grid=2,
+                                    min_temperature=0.25,
+                                    max_temperature=2.0))
+  assert t == 1.0
+  assert tempered_nll(logits, labels, 1.0) < tempered_nll(logits, labels,
+                                                          1.19)
 
 
 def test_fit_temperature_of_identical_members_is_single_fit():
