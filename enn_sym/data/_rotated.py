@@ -62,3 +62,46 @@ def rotate_dataset(dataset: ArrayDataset, *, seed: int,
   angles = rotation_angles(dataset.index, seed=seed, mode=mode)
   return ArrayDataset(rotate_images(dataset.images, angles), dataset.labels,
                       dataset.index)
+
+
+class RotatedSource:
+  """A random-access source whose images are rotated on the fly.
+
+  Works for any source (an :class:`ArrayDataset`, a TFDS data source, a
+  process shard): example ``i`` is rotated by
+  ``rotation_angles(index_i, seed=seed, mode=mode)``, where ``index_i`` is the
+  example's data index, so the rotation does not depend on batching, order or
+  sharding.
+  """
+
+  def __init__(self, source, *, seed: int, mode: str = "right_angle"):
+    if mode not in ROTATION_MODES:
+      raise InputError(f"mode must be one of {ROTATION_MODES}; got {mode!r}.")
+    self.source, self.seed, self.mode = source, seed, mode
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def _rotate(self, images, index):
+    angles = rotation_angles(np.atleast_1d(index), seed=self.seed,
+                             mode=self.mode)
+    return rotate_images(np.asarray(images), angles)
+
+  def __getitem__(self, i: int):
+    ex = dict(self.source[i])
+    ex["image"] = self._rotate(np.asarray(ex["image"])[None], ex["index"])[0]
+    return ex
+
+  def get_batch(self, positions: np.ndarray):
+    if hasattr(self.source, "get_batch"):
+      batch = dict(self.source.get_batch(positions))
+    else:
+      items = [self.source[int(p)] for p in positions]
+      batch = {k: np.stack([np.asarray(it[k]) for it in items])
+               for k in items[0]}
+    batch["image"] = self._rotate(batch["image"], batch["index"])
+    return batch
+
+  @property
+  def num_classes(self):
+    return getattr(self.source, "num_classes", None)

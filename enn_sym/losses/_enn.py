@@ -91,6 +91,8 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
                   weight_decay: float = 0.0,
                   fixed_indices: Any = None,
                   index_fn: Callable[[Array], Any] | None = None,
+                  aux_loss_fn: Callable[[Mapping[str, Any]], Array] | None
+                  = None,
                   input_key: str = "image",
                   label_key: str = "label",
                   ) -> Callable[..., tuple[Array, Mapping[str, Array]]]:
@@ -111,6 +113,9 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     weight_decay: coefficient of :func:`l2_penalty` on ``params`` only.
     fixed_indices: a stack of indices to use instead of sampling.
     index_fn: ``key -> zs``, a custom index policy (overrides the above).
+    aux_loss_fn: ``extra -> scalar`` added to the loss, given the ``extra``
+      of the ``K`` outputs (leading axis ``K``); e.g. a canonicalizer's prior
+      loss from ``extra['intermediates']``.
     input_key, label_key: batch keys of inputs and labels.
 
   Returns:
@@ -159,6 +164,9 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     l2 = l2_penalty(params)
     loss = data_loss + weight_decay * l2
     aux = {"data_loss": data_loss, "l2": l2, "logits": preds}
+    if aux_loss_fn is not None:
+      aux["aux_loss"] = aux_loss_fn(out.extra)
+      loss = loss + aux["aux_loss"]
     if base_lib.BATCH_STATS in out.extra:
       # Statistics do not depend on the index for an epinet: take copy 0.
       aux[base_lib.BATCH_STATS] = jax.tree.map(

@@ -47,19 +47,30 @@ def _model_variables(variables) -> dict:
 
 def _run(module: nn.Module, variables, *args, train: bool,
          rngs=None, **kwargs):
-  """Applies ``module``, returning ``(out, new_batch_stats or None)``."""
+  """Applies ``module``: ``(out, new_batch_stats, intermediates)``.
+
+  In training mode the ``intermediates`` collection is mutable, so values a
+  module sows there (e.g. canonicalization scores) reach the loss through
+  ``ENNOutput.extra['intermediates']``; otherwise the last two are ``None``.
+  """
   model_vars = _model_variables(variables)
-  if train and base_lib.BATCH_STATS in model_vars:
-    out, updates = module.apply(model_vars, *args, train=train, rngs=rngs,
-                                mutable=[base_lib.BATCH_STATS], **kwargs)
-    return out, updates[base_lib.BATCH_STATS]
-  return module.apply(model_vars, *args, train=train, rngs=rngs,
-                      **kwargs), None
+  if not train:
+    return module.apply(model_vars, *args, train=train, rngs=rngs,
+                        **kwargs), None, None
+  mutable = ["intermediates"]
+  if base_lib.BATCH_STATS in model_vars:
+    mutable.append(base_lib.BATCH_STATS)
+  out, updates = module.apply(model_vars, *args, train=train, rngs=rngs,
+                              mutable=mutable, **kwargs)
+  return (out, updates.get(base_lib.BATCH_STATS),
+          updates.get("intermediates") or None)
 
 
-def _with_stats(extra: dict, stats) -> dict:
+def _with_stats(extra: dict, stats, intermediates=None) -> dict:
   if stats is not None:
     extra[base_lib.BATCH_STATS] = stats
+  if intermediates is not None:
+    extra["intermediates"] = intermediates
   return extra
 
 
@@ -91,11 +102,12 @@ def make_base_enn(base: nn.Module, num_classes: int
 
   def apply(variables, x, z, *, train: bool = False, rngs=None):
     del z
-    out, stats = _run(base, variables, x, train=train, rngs=rngs)
+    out, stats, inter = _run(base, variables, x, train=train, rngs=rngs)
     logits, features = _bases.split_base_output(out)
     return base_lib.ENNOutput(
         logits, jnp.zeros_like(logits),
-        _with_stats({"base_logits": logits, "features": features}, stats))
+        _with_stats({"base_logits": logits, "features": features}, stats,
+                    inter))
 
   del num_classes
   return base_lib.EpistemicNetwork(init, apply, base_lib.DeterministicIndexer())
@@ -184,12 +196,12 @@ def make_epinet(base: nn.Module, *, num_classes: int, index_dim: int = 8,
     return variables
 
   def apply(variables, x, z, *, train: bool = False, rngs=None):
-    (logits, base_logits, features), stats = _run(
+    (logits, base_logits, features), stats, inter = _run(
         trainable, variables, x, z, train=train, rngs=rngs)
     prior_out = _prior_output(prior_module, prior_scale, variables, x, z,
                               num_classes)
     extra = _with_stats({"base_logits": base_logits, "features": features},
-                        stats)
+                        stats, inter)
     return base_lib.ENNOutput(logits, prior_out, extra)
 
   indexer = (base_lib.ScaledGaussianIndexer(index_dim) if scaled_index
@@ -237,7 +249,7 @@ def make_ensemble(base: nn.Module, *, num_classes: int, num_ensemble: int,
   def apply(variables, x, z, *, train: bool = False, rngs=None):
     z = jnp.asarray(z)
     member = jax.tree.map(lambda v: v[z], _model_variables(variables))
-    out, stats = _run(base, member, x, train=train, rngs=rngs)
+    out, stats, inter = _run(base, member, x, train=train, rngs=rngs)
     logits, features = _bases.split_base_output(out)
     if stats is not None:  # Write the member's statistics back in place.
       stats = jax.tree.map(lambda all_, new: all_.at[z].set(new),
@@ -245,7 +257,8 @@ def make_ensemble(base: nn.Module, *, num_classes: int, num_ensemble: int,
     onehot = jax.nn.one_hot(z, num_ensemble, dtype=jnp.float32)
     prior_out = _prior_output(prior_module, prior_scale, variables, x, onehot,
                               num_classes)
-    extra = _with_stats({"base_logits": logits, "features": features}, stats)
+    extra = _with_stats({"base_logits": logits, "features": features}, stats,
+                        inter)
     return base_lib.ENNOutput(logits, prior_out, extra)
 
   return base_lib.EpistemicNetwork(init, apply,
@@ -276,11 +289,12 @@ def make_mc_dropout(base: nn.Module, *, num_classes: int
   def apply(variables, x, z, *, train: bool = False, rngs=None):
     rngs = dict(rngs or {})
     rngs["dropout"] = z
-    out, stats = _run(base, variables, x, train=True, rngs=rngs)
+    out, stats, inter = _run(base, variables, x, train=True, rngs=rngs)
     logits, features = _bases.split_base_output(out)
-    stats = stats if train else None
+    stats, inter = (stats, inter) if train else (None, None)
     return base_lib.ENNOutput(
         logits, jnp.zeros_like(logits),
-        _with_stats({"base_logits": logits, "features": features}, stats))
+        _with_stats({"base_logits": logits, "features": features}, stats,
+                    inter))
 
   return base_lib.EpistemicNetwork(init, apply, base_lib.PrngIndexer())

@@ -14,11 +14,15 @@ from typing import Any
 import ml_collections
 
 MODEL_KINDS = ("base", "epinet", "ensemble", "dropout")
-BASE_NETWORKS = ("mlp", "lenet")
+BASE_NETWORKS = ("mlp", "lenet", "p4cnn", "vn_mlp")
+IMAGE_GROUPS = ("c2", "c4", "c8", "d4", "so2")
+POINT_GROUPS = ("so3", "o3")
+WRAPPERS = ("averaged", "canonicalized", "frame_averaged")
+PLACEMENTS = ("base", "base+head", "all")
 DATA_SOURCES = ("embedded", "tfds")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
-NUM_CLASSES = {"mnist5k": 10, "digits": 10, "mnist": 10, "fashion_mnist": 10,
+NUM_CLASSES = {"mnist5k": 10, "digits": 10, "tetris": 8, "mnist": 10, "fashion_mnist": 10,
                "cifar10": 10, "cifar100": 100, "imagenet2012": 1000}
 # Loss hyperparameters read from ``config.loss`` for each loss name.
 LOSS_HPARAMS = {"ce": (), "label_smoothing": ("label_smoothing",),
@@ -48,6 +52,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.validation_split = "train[90%:]"
   c.data.test_split = "test"
   c.data.normalize = False            # per-channel mean/std normalisation
+  c.data.rotate = ""                  # "" | right_angle | arbitrary (seeded)
+  c.data.tetris_per_class = 200       # tetris: examples per shape
+  c.data.tetris_rotate = "so3"        # tetris: none | so3 | o3
   c.data.prefetch = 2
 
   c.model = ml_collections.ConfigDict()
@@ -56,6 +63,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.lenet_channels = (6, 16)
   c.model.lenet_dense_sizes = (120, 84)
   c.model.dropout_rate = 0.1          # used by the 'dropout' model only
+  c.model.p4_channels = (8, 16)
+  c.model.vn_hidden_sizes = (32, 32)
+  c.model.vn_chiral = False
   c.model.epinet = ml_collections.ConfigDict()
   c.model.epinet.index_dim = 8
   c.model.epinet.hidden_sizes = (50,)
@@ -66,6 +76,17 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.ensemble.num_ensemble = 5
   c.model.ensemble.prior = ""         # "" = no prior functions
   c.model.ensemble.prior_scale = 1.0
+
+  # Symmetry: make the model invariant to `group` with `wrapper` placed at
+  # `placement` (README, "Symmetry"); `eval_group` adds orbit calibration.
+  c.symmetry = ml_collections.ConfigDict()
+  c.symmetry.group = ""               # "" | c2 | c4 | c8 | d4 | so2 | so3 | o3
+  c.symmetry.wrapper = "averaged"     # averaged | canonicalized | frame_averaged
+  c.symmetry.placement = "base"       # base | base+head | all
+  c.symmetry.average = "logits"       # logits | probs
+  c.symmetry.num_samples = 8          # elements sampled for so2 / so3
+  c.symmetry.canonicalizer_prior_weight = 0.1
+  c.symmetry.eval_group = ""          # orbit calibration group ("" = none)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "ce"                  # see LOSS_HPARAMS
@@ -163,14 +184,48 @@ def validate_config(config: Any) -> None:
   _check_choice(flat, "data.source", DATA_SOURCES)
   _check_choice(flat, "data.name", tuple(NUM_CLASSES))
   if flat["data.source"] == "embedded" and flat["data.name"] not in (
-      "mnist5k", "digits"):
-    _fail("data.name", f"the embedded source has 'mnist5k' and 'digits'; got "
+      "mnist5k", "digits", "tetris"):
+    _fail("data.name", f"the embedded source has 'mnist5k', 'digits' and "
+          f"'tetris'; got "
           f"{flat['data.name']!r} (set data.source='tfds' for TFDS data).")
-  if flat["data.source"] == "tfds" and flat["data.name"] in ("mnist5k",
-                                                            "digits"):
+  if flat["data.source"] == "tfds" and flat["data.name"] in (
+      "mnist5k", "digits", "tetris"):
     _fail("data.source", f"{flat['data.name']!r} is embedded data; set "
           f"data.source='embedded'.")
   _check_choice(flat, "model.base", BASE_NETWORKS)
+  _check_choice(flat, "data.rotate", ("right_angle", "arbitrary"),
+                allow_empty=True)
+  _check_choice(flat, "data.tetris_rotate", ("none", "so3", "o3"))
+  groups = IMAGE_GROUPS + POINT_GROUPS
+  _check_choice(flat, "symmetry.group", groups, allow_empty=True)
+  _check_choice(flat, "symmetry.eval_group", groups, allow_empty=True)
+  _check_choice(flat, "symmetry.wrapper", WRAPPERS)
+  _check_choice(flat, "symmetry.placement", PLACEMENTS)
+  _check_choice(flat, "symmetry.average", ("logits", "probs"))
+  points = flat["data.name"] == "tetris"
+  for field in ("symmetry.group", "symmetry.eval_group"):
+    g = flat[field]
+    if g and (g in POINT_GROUPS) != points:
+      kind = "point-cloud" if points else "image"
+      valid = POINT_GROUPS if points else IMAGE_GROUPS
+      _fail(field, f"{g!r} does not act on {kind} data; use one of "
+            f"{list(valid)}.")
+  fits = (("mlp", "vn_mlp") if points else ("mlp", "lenet", "p4cnn"))
+  if flat["model.base"] not in fits:
+    _fail("model.base", f"{flat['model.base']!r} does not fit "
+          f"{flat['data.name']!r}; point clouds take mlp or vn_mlp, images "
+          f"take mlp, lenet or p4cnn.")
+  wrapper = flat["symmetry.wrapper"]
+  if flat["symmetry.group"]:
+    if wrapper == "canonicalized" and flat["symmetry.group"] not in (
+        "c2", "c4"):
+      _fail("symmetry.wrapper", "the learned canonicalizer supports c2 and c4"
+            f" (exact quarter turns); got group {flat['symmetry.group']!r}.")
+    if wrapper == "frame_averaged" and not points:
+      _fail("symmetry.wrapper", "frame_averaged is for point clouds (so3/o3).")
+    if wrapper != "averaged" and flat["symmetry.placement"] == "all":
+      _fail("symmetry.placement", "'all' (whole-ENN averaging) needs "
+            "wrapper='averaged'.")
   _check_choice(flat, "loss.name", tuple(LOSS_HPARAMS))
   _check_choice(flat, "loss.bootstrap",
                 ("bernoulli", "poisson", "exponential"), allow_empty=True)
@@ -181,7 +236,8 @@ def validate_config(config: Any) -> None:
                 "keep_checkpoints", "loss.num_index_samples",
                 "model.epinet.index_dim", "model.ensemble.num_ensemble",
                 "metrics.num_bins", "metrics.joint_tau", "metrics.joint_kappa",
-                "metrics.joint_num_samples"):
+                "metrics.joint_num_samples", "symmetry.num_samples",
+                "data.tetris_per_class"):
     value = flat[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       _fail(field, f"must be an integer >= 1; got {value!r}.")
@@ -189,7 +245,8 @@ def validate_config(config: Any) -> None:
     _check_positive(flat, field)
   for field in ("loss.weight_decay", "optimizer.decoupled_weight_decay",
                 "optimizer.warmup_steps", "model.epinet.prior_scale",
-                "model.ensemble.prior_scale"):
+                "model.ensemble.prior_scale",
+                "symmetry.canonicalizer_prior_weight"):
     _check_positive(flat, field, allow_zero=True)
   if not 0.0 <= flat["model.dropout_rate"] < 1.0:
     _fail("model.dropout_rate", f"must be in [0, 1); got "

@@ -23,6 +23,9 @@ import tqdm
 
 from enn_sym import data as data_lib
 from enn_sym import metrics as metrics_lib
+from enn_sym.data import _pointsets
+from enn_sym.data import _rotated
+from enn_sym.symmetry import _invariance
 from enn_sym.train import _config
 from enn_sym.train import _models
 from enn_sym.train import _report
@@ -55,7 +58,15 @@ class _Data:
   def __init__(self, config):
     name = config.data.name
     self.num_classes = _config.NUM_CLASSES[name]
-    if config.data.source == "embedded":
+    if config.data.source == "embedded" and name == "tetris":
+      points = _pointsets.tetris_dataset(
+          config.data.tetris_per_class, seed=config.data.split_seed,
+          rotate=config.data.tetris_rotate)
+      splits = _pointsets.split_pointsets(
+          points, fractions=tuple(config.data.fractions),
+          seed=config.data.split_seed)
+      self.splits = {k: v for k, v in splits.items() if len(v)}
+    elif config.data.source == "embedded":
       splits = data_lib.load_embedded(name, seed=config.data.split_seed,
                                       fractions=tuple(config.data.fractions))
       self.splits = {k: v for k, v in splits.items() if len(v)}
@@ -69,20 +80,27 @@ class _Data:
       if config.data.validation_split:
         self.splits["validation"] = data_lib.load_tfds_source(
             name, config.data.validation_split, data_dir=data_dir)
+    if config.data.rotate:
+      self.splits = {k: _rotate(v, config.data.split_seed, config.data.rotate)
+                     for k, v in self.splits.items()}
     self.process_count = jax.process_count()
     self.local = {
         k: data_lib.shard_for_process(v, drop_remainder=(k == "train"))
         for k, v in self.splits.items()}
-    normalize = bool(config.data.normalize) or None
-    self.train_preprocess = data_lib.make_preprocess(
-        name, train=True, seed=config.seed, normalize=normalize)
-    self.eval_preprocess = data_lib.make_preprocess(
-        name, train=False, normalize=normalize)
-    first = self.eval_preprocess(
-        np.asarray(self.splits["test"].get_batch(np.arange(1))["image"])
-        if hasattr(self.splits["test"], "get_batch")
-        else [self.splits["test"][0]["image"]])
-    self.image_shape = first.shape[1:]
+    if name == "tetris":
+      self.train_preprocess = self.eval_preprocess = None
+    else:
+      normalize = bool(config.data.normalize) or None
+      self.train_preprocess = data_lib.make_preprocess(
+          name, train=True, seed=config.seed, normalize=normalize)
+      self.eval_preprocess = data_lib.make_preprocess(
+          name, train=False, normalize=normalize)
+    test = self.splits["test"]
+    first = (test.get_batch(np.arange(1))["image"] if hasattr(test, "get_batch")
+             else [test[0]["image"]])
+    if self.eval_preprocess is not None:
+      first = self.eval_preprocess(first)
+    self.image_shape = np.shape(first)[1:]
 
   def eval_iter(self, split: str, batch_size: int, prefetch: int):
     num = data_lib.num_eval_batches(len(self.splits[split]),
@@ -91,6 +109,12 @@ class _Data:
     return data_lib.eval_batches(self.local[split], batch_size=batch_size,
                                  preprocess=self.eval_preprocess,
                                  num_batches=num, prefetch=prefetch)
+
+
+def _rotate(source, seed: int, mode: str):
+  if isinstance(source, data_lib.ArrayDataset):
+    return _rotated.rotate_dataset(source, seed=seed, mode=mode)
+  return _rotated.RotatedSource(source, seed=seed, mode=mode)
 
 
 def _check_devices(config) -> None:
@@ -169,6 +193,36 @@ class _Run:
                                 self.eval_zs, t,
                                 jax.random.fold_in(self.joint_key, i))
     return self.eval_metrics.compute(states)
+
+  def orbit_evaluation(self, state) -> dict:
+    """Per-group-element test metrics and the invariance error."""
+    config = self.config
+    group = _models.make_group(config.symmetry.eval_group)
+    if config.data.name == "tetris":
+      group = _models.PointCloudAction(group)
+    elements = _models.group_elements(group, config.symmetry.num_samples,
+                                      config.seed)
+    orbit = _invariance.OrbitCalibration(int(elements.shape[0]),
+                                         config.metrics.num_bins)
+    enn = self.spec.enn
+
+    def step(state, ostate, batch, zs):
+      stacks = jax.vmap(lambda g: enn.apply_multi(
+          state.variables, group.act(g, batch["image"]), zs).preds)(elements)
+      return orbit.update(ostate, stacks, batch["label"], batch["mask"])
+
+    rep = _steps.replicated(self.mesh)
+    step = jax.jit(step, in_shardings=(rep, rep, _steps.data_sharded(
+        self.mesh), rep), out_shardings=rep)
+    ostate = jax.device_put(orbit.empty(), rep)
+    with self.data.eval_iter("test", self.local_eval_batch,
+                             config.data.prefetch) as batches:
+      for batch in batches:
+        ostate = step(state, ostate, _steps.global_batch(batch, self.mesh),
+                      self.eval_zs)
+    out = orbit.compute(ostate)
+    out["orbit_elements"] = np.asarray(elements)
+    return out
 
   def fit_temperature(self, state) -> float:
     """Fits T on the validation split (NLL of the mean predictive)."""
@@ -256,6 +310,8 @@ class _Run:
       temperature = self.fit_temperature(state)
     result = self.evaluate(state, "test", temperature)
     result["temperature"] = np.float32(temperature)
+    if self.config.symmetry.eval_group:
+      result.update(self.orbit_evaluation(state))
     self.writer.write({"model": self.kind, "step": int(state.step),
                        "split": "test", "final": True, **_scalars(result)})
     return result
@@ -291,6 +347,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, dict[str, float]]:
     state = run.train(run.initial_state())
     result = run.final_evaluation(state)
     summary[kind] = {k: float(result[k]) for k in _report.SUMMARY_KEYS}
+    for k in _report.ORBIT_KEYS:
+      if k in result:
+        summary[kind][k] = _report.to_jsonable(result[k])
     if is_main and config.plots:
       _report.save_reliability_diagram(
           os.path.join(workdir, f"reliability_{kind}.png"), result,
@@ -298,5 +357,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, dict[str, float]]:
     run.ckpt.close()
   if is_main:
     _report.write_summary(workdir, summary)
-    print("\n" + _report.format_table(summary), flush=True)
+    keys = _report.SUMMARY_KEYS + tuple(
+        k for k in _report.ORBIT_SCALARS if config.symmetry.eval_group)
+    print("\n" + _report.format_table(summary, keys), flush=True)
   return summary

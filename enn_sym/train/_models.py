@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -12,6 +13,12 @@ import optax
 from enn_sym import base as base_lib
 from enn_sym import losses
 from enn_sym import networks as nw
+from enn_sym.symmetry import _canonicalizers
+from enn_sym.symmetry import _enn_wrappers
+from enn_sym.symmetry import _groups
+from enn_sym.symmetry import _p4
+from enn_sym.symmetry import _vector_neurons
+from enn_sym.symmetry import _wrappers
 from enn_sym.train import _config
 
 
@@ -32,29 +39,146 @@ class ModelSpec:
   eval_indices: Callable[[jax.Array], Any]
 
 
+class PointCloudAction:
+  """A point-cloud group acting on pipeline batches ``[B, P, 3, 1]``."""
+
+  def __init__(self, group):
+    self.group = group
+    self.order = group.order
+    self.name = group.name
+
+  def act(self, g, x):
+    return self.group.act(g, x[..., 0])[..., None]
+
+  def elements(self):
+    return self.group.elements()
+
+  def sample(self, key, num):
+    return self.group.sample(key, num)
+
+  def identity(self):
+    return self.group.identity()
+
+
+def make_group(name: str):
+  """A group from its config name (c4, d4, so2, so3, ...)."""
+  if name.startswith("c"):
+    return _groups.CyclicGroup(int(name[1:]))
+  if name.startswith("d"):
+    return _groups.DihedralGroup(int(name[1:]))
+  return {"so2": _groups.SO2Sampled, "so3": _groups.SO3,
+          "o3": _groups.O3}[name]()
+
+
+def group_elements(group, num_samples: int, seed: int):
+  """All elements of a finite group, else the identity and ``num_samples - 1``
+  fixed sampled elements (element 0 is always the identity)."""
+  if group.order is not None:
+    return group.elements()
+  rest = group.sample(jax.random.key(seed), num_samples - 1)
+  ident = jnp.asarray(group.identity())[None]
+  return jnp.concatenate([ident, rest.astype(ident.dtype)])
+
+
+class _Squeeze(nn.Module):
+  """Drops the trailing channel axis of ``[B, P, 3, 1]`` point batches."""
+
+  module: nn.Module
+
+  def __call__(self, x, *args, **kwargs):
+    return self.module(x[..., 0], *args, **kwargs)
+
+
 def make_base_network(config, num_classes: int, *, dropout: bool = False):
+  """The base network, wrapped for invariance when ``placement`` is
+  ``base`` or ``base+head`` (``all`` wraps the whole ENN, see make_model)."""
   rate = config.model.dropout_rate if dropout else 0.0
-  if config.model.base == "mlp":
-    return nw.MLP(num_classes, tuple(config.model.mlp_hidden_sizes), rate)
-  return nw.LeNet(num_classes, tuple(config.model.lenet_channels),
-                  tuple(config.model.lenet_dense_sizes), rate)
+  name = config.model.base
+  if name == "mlp":
+    net = nw.MLP(num_classes, tuple(config.model.mlp_hidden_sizes), rate)
+  elif name == "lenet":
+    net = nw.LeNet(num_classes, tuple(config.model.lenet_channels),
+                   tuple(config.model.lenet_dense_sizes), rate)
+  elif name == "p4cnn":
+    net = _p4.P4CNN(num_classes, tuple(config.model.p4_channels),
+                    dropout_rate=rate)
+  else:
+    net = _Squeeze(_vector_neurons.VNMLPClassifier(
+        num_classes, tuple(config.model.vn_hidden_sizes),
+        chiral=config.model.vn_chiral))
+  sym = config.symmetry
+  if not sym.group or sym.placement == "all":
+    return net
+  group = make_group(sym.group)
+  points = config.data.name == "tetris"
+  if points:  # Wrappers act on [B, P, 3]; the pipeline carries [B, P, 3, 1].
+    net = net.module if isinstance(net, _Squeeze) else _Unsqueeze(net)
+  num = None if group.order is not None else sym.num_samples
+  if sym.wrapper == "averaged":
+    net = _wrappers.GroupAveraged(net, group, sym.average, num_samples=num,
+                                  seed=config.seed)
+  elif sym.wrapper == "frame_averaged":
+    net = _wrappers.FrameAveraged(net, group, sym.average)
+  else:
+    net = _wrappers.Canonicalized(
+        net, _canonicalizers.CnCanonicalizer(group))
+  return _Squeeze(net) if points else net
+
+
+class _Unsqueeze(nn.Module):
+  module: nn.Module
+
+  def __call__(self, x, *args, **kwargs):
+    return self.module(x[..., None], *args, **kwargs)
 
 
 def _sampler(enn, num):
   return lambda key: enn.sample_indices(key, num)
 
 
+def canonicalization_loss(weight: float):
+  """``extra -> weight * prior loss`` of the sown canonicalization scores."""
+
+  def aux(extra):
+    inter = extra.get("intermediates") or {}
+    scores = [v for path, v in jax.tree_util.tree_leaves_with_path(inter)
+              if "canonicalization_scores" in jax.tree_util.keystr(path)]
+    if not scores:
+      return jnp.zeros((), jnp.float32)
+    # Leading axes: the K index samples (the scores do not depend on z).
+    return weight * sum(jnp.mean(_canonicalizers.canonicalization_prior_loss(
+        s.reshape((-1, s.shape[-1])))) for s in scores) / len(scores)
+
+  return aux
+
+
 def make_model(kind: str, config, num_classes: int) -> ModelSpec:
   """The ENN of one model kind, with its train / eval index policy."""
+  spec = _make_model(kind, config, num_classes)
+  sym = config.symmetry
+  if sym.group and sym.placement == "all":
+    group = make_group(sym.group)
+    if config.data.name == "tetris":
+      group = PointCloudAction(group)
+    enn = _enn_wrappers.make_group_averaged_enn(
+        spec.enn, group, average=sym.average,
+        elements=group_elements(group, sym.num_samples, config.seed))
+    spec = dataclasses.replace(spec, enn=enn)
+  return spec
+
+
+def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
   if kind == "base":
     enn = nw.make_base_enn(make_base_network(config, num_classes), num_classes)
     return ModelSpec(kind, enn, _sampler(enn, 1), _sampler(enn, 1))
   if kind == "epinet":
     cfg = config.model.epinet
+    include_inputs = cfg.include_inputs and not (
+        config.symmetry.group and config.symmetry.placement == "base+head")
     enn = nw.make_epinet(
         make_base_network(config, num_classes), num_classes=num_classes,
         index_dim=cfg.index_dim, hidden_sizes=tuple(cfg.hidden_sizes),
-        include_inputs=cfg.include_inputs, prior=cfg.prior or None,
+        include_inputs=include_inputs, prior=cfg.prior or None,
         prior_scale=cfg.prior_scale)
     return ModelSpec(kind, enn,
                      _sampler(enn, config.loss.num_index_samples),
@@ -85,10 +209,13 @@ def make_single_loss(config):
 
 def make_loss_fn(spec: ModelSpec, config):
   """``loss_fn(params, state, batch, key)``; indices from the spec's policy."""
+  aux = None
+  if config.symmetry.group and config.symmetry.wrapper == "canonicalized":
+    aux = canonicalization_loss(config.symmetry.canonicalizer_prior_weight)
   return losses.make_enn_loss(
       spec.enn, make_single_loss(config), index_fn=spec.train_indices,
-      bootstrap=config.loss.bootstrap or None, bootstrap_seed=config.seed,
-      weight_decay=config.loss.weight_decay)
+      aux_loss_fn=aux, bootstrap=config.loss.bootstrap or None,
+      bootstrap_seed=config.seed, weight_decay=config.loss.weight_decay)
 
 
 def make_schedule(config) -> optax.Schedule:

@@ -10,6 +10,10 @@ import numpy as np
 
 SUMMARY_KEYS = ("accuracy", "nll", "ece", "mce", "brier", "joint_nll",
                 "mutual_info", "ece_ts", "temperature")
+# With config.symmetry.eval_group: invariance error and per-element metrics.
+ORBIT_SCALARS = ("invariance_tv_mean", "invariance_tv_max", "flip_rate")
+ORBIT_KEYS = ORBIT_SCALARS + ("orbit_accuracy", "orbit_nll", "orbit_ece",
+                              "orbit_mutual_info", "orbit_elements")
 
 
 def to_jsonable(value: Any) -> Any:
