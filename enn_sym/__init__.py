@@ -5,7 +5,11 @@ Subpackages: ``networks`` (bases, epinet, ensemble, dropout, priors),
 metrics), ``data`` (embedded and TFDS pipelines).
 """
 
+from enn_sym import data
+from enn_sym import losses
+from enn_sym import metrics
 from enn_sym import networks
+from enn_sym import symmetry
 from enn_sym.base import DeterministicIndexer
 from enn_sym.base import ENNOutput
 from enn_sym.base import EnsembleIndexer

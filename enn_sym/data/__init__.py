@@ -24,6 +24,10 @@ from enn_sym.data._pipeline import epoch_permutation
 from enn_sym.data._pipeline import eval_batches
 from enn_sym.data._pipeline import num_eval_batches
 from enn_sym.data._pipeline import train_batches
+from enn_sym.data._pointsets import PointSetDataset
+from enn_sym.data._pointsets import split_pointsets
+from enn_sym.data._pointsets import tetris_dataset
+from enn_sym.data._pointsets import tetris_shapes
 from enn_sym.data._preprocess import CIFAR100_MEAN
 from enn_sym.data._preprocess import CIFAR100_STD
 from enn_sym.data._preprocess import CIFAR10_MEAN
@@ -33,6 +37,11 @@ from enn_sym.data._preprocess import IMAGENET_STD
 from enn_sym.data._preprocess import make_preprocess
 from enn_sym.data._preprocess import Preprocess
 from enn_sym.data._preprocess import PREPROCESS_DATASETS
+from enn_sym.data._rotated import ROTATION_MODES
+from enn_sym.data._rotated import RotatedSource
+from enn_sym.data._rotated import rotate_dataset
+from enn_sym.data._rotated import rotate_images
+from enn_sym.data._rotated import rotation_angles
 from enn_sym.data._sharding import process_shard_bounds
 from enn_sym.data._sharding import shard_for_process
 from enn_sym.data._sharding import SourceView
@@ -57,6 +66,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PREPROCESS_DATASETS",
+    "PointSetDataset",
+    "ROTATION_MODES",
+    "RotatedSource",
     "Preprocess",
     "Source",
     "SourceView",
@@ -74,7 +86,13 @@ __all__ = [
     "num_eval_batches",
     "process_shard_bounds",
     "read_batch",
+    "rotate_dataset",
+    "rotate_images",
+    "rotation_angles",
     "shard_for_process",
     "split_dataset",
+    "split_pointsets",
+    "tetris_dataset",
+    "tetris_shapes",
     "train_batches",
 ]
