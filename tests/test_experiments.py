@@ -1,0 +1,101 @@
+"""Smoke tests of the symmetry experiment scripts (shrunk configs)."""
+
+import importlib.util
+import json
+import math
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(path: str, name: str):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _config(name: str, variants, models=("epinet",)):
+  config = _load(f"configs/{name}.py", f"_cfg_{name}").get_config()
+  base = config.base
+  base.models = models
+  base.num_steps = 2
+  base.batch_size = 16
+  base.eval_batch_size = 200
+  base.eval_num_indices = 2
+  base.loss.num_index_samples = 2
+  base.model.mlp_hidden_sizes = (8,)
+  base.model.lenet_channels = (2, 2)
+  base.model.lenet_dense_sizes = (8,)
+  base.model.p4_channels = (2, 2)
+  base.model.vn_hidden_sizes = (4,)
+  base.model.epinet.hidden_sizes = (4,)
+  base.model.epinet.index_dim = 2
+  base.model.ensemble.num_ensemble = 2
+  base.metrics.joint_num_samples = 4
+  base.symmetry.num_samples = 3
+  config.variants = variants
+  config.timing_batch_size = 8
+  config.timing_repeats = 1
+  return config
+
+
+def _finite_numbers(tree):
+  if isinstance(tree, dict):
+    for value in tree.values():
+      yield from _finite_numbers(value)
+  elif isinstance(tree, (list, tuple)):
+    for value in tree:
+      yield from _finite_numbers(value)
+  elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+    yield tree
+
+
+def _check_outputs(workdir, results, png):
+  for name in ("results.json", "results.md", png):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f) == json.loads(json.dumps(results))
+  numbers = list(_finite_numbers(results))
+  assert numbers and all(math.isfinite(x) for x in numbers)
+
+
+@pytest.mark.slow
+def test_rotation_calibration(tmp_path):
+  module = _load("experiments/rotation_calibration.py", "_rotcal")
+  config = _config("rotation_calibration", ("c4_averaged",))
+  config.base.data.fractions = (0.8, 0.1, 0.1)
+  results = module.run(config, str(tmp_path))
+  assert set(results) == {"c4_averaged"}
+  row = results["c4_averaged"]["epinet"]
+  assert len(row["orbit_ece"]) == 4
+  assert row["invariance_tv_max"] < 1e-3  # Whole-ENN C4 averaging.
+  assert row["us_per_example"] > 0
+  _check_outputs(tmp_path, results, "ece_vs_group_size.png")
+
+
+@pytest.mark.slow
+def test_six_vs_nine(tmp_path):
+  module = _load("experiments/six_vs_nine.py", "_six_vs_nine")
+  config = _config("six_vs_nine", ("c2_invariant",))
+  results = module.run(config, str(tmp_path))
+  row = results["variants"]["c2_invariant"]["epinet"]
+  assert 0.0 <= row["acc_69"] <= 1.0 and row["mi_69"] >= -1e-6
+  assert 0.5 <= results["ceilings"]["ceiling_ideal"] <= 1.0
+  assert "flag" in results["verdict"]
+  _check_outputs(tmp_path, results, "six_vs_nine.png")
+
+
+@pytest.mark.slow
+def test_point_cloud_calibration(tmp_path):
+  module = _load("experiments/point_cloud_calibration.py", "_pccal")
+  config = _config("point_cloud_calibration", ("vn_mlp",))
+  config.base.data.tetris_per_class = 20
+  config.base.eval_batch_size = 32
+  results = module.run(config, str(tmp_path))
+  row = results["vn_mlp"]["epinet"]
+  assert 0.0 <= row["invariance_tv_max"] <= 1.0
+  assert 0.0 <= row["acc_chiral"] <= 1.0
+  _check_outputs(tmp_path, results, "ece_per_rotation.png")
