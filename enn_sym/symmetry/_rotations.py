@@ -37,6 +37,8 @@ References:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,7 +68,11 @@ def random_orthogonal(key: Array, num: int) -> Array:
   Returns:
     float32 array ``[num, 3, 3]``.
   """
-  num = _check_num(num)
+  return _random_orthogonal(key, _check_num(num))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _random_orthogonal(key: Array, num: int) -> Array:
   a = jax.random.normal(key, (num, 3, 3), jnp.float32)
   q, r = jnp.linalg.qr(a)
   d = jnp.diagonal(r, axis1=-2, axis2=-1)
@@ -89,7 +95,12 @@ def random_rotations(key: Array, num: int) -> Array:
   Returns:
     float32 array ``[num, 3, 3]`` with determinant +1.
   """
-  q = random_orthogonal(key, num)
+  return _random_rotations(key, _check_num(num))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _random_rotations(key: Array, num: int) -> Array:
+  q = _random_orthogonal(key, num)
   det_sign = jnp.where(jnp.linalg.det(q) < 0, -1.0, 1.0).astype(jnp.float32)
   return q * det_sign[:, None, None]
 
@@ -111,6 +122,11 @@ def rotation_about_axis(axis, angle) -> Array:
   angle = jnp.asarray(angle, jnp.float32)
   if axis.shape[-1:] != (3,):
     raise ValueError(f"axis must have shape [..., 3]; got {axis.shape}.")
+  return _rodrigues(axis, angle)
+
+
+@jax.jit
+def _rodrigues(axis: Array, angle: Array) -> Array:
   k = axis / jnp.linalg.norm(axis, axis=-1, keepdims=True)
   kx, ky, kz = k[..., 0], k[..., 1], k[..., 2]
   zero = jnp.zeros_like(kx)
@@ -134,6 +150,11 @@ def is_rotation(r, atol: float = 1e-5) -> Array:
   r = jnp.asarray(r)
   if r.shape[-2:] != (3, 3):
     raise ValueError(f"r must have shape [..., 3, 3]; got {r.shape}.")
+  return _is_rotation(r, atol)
+
+
+@jax.jit
+def _is_rotation(r: Array, atol) -> Array:
   gram = jnp.swapaxes(r, -1, -2) @ r
   ortho = jnp.max(jnp.abs(gram - jnp.eye(3, dtype=r.dtype)), axis=(-2, -1))
   det = jnp.linalg.det(r)

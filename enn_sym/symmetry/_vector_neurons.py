@@ -37,8 +37,8 @@ the normalised triple product of the learned frame
 :math:`T = (t_1, t_2, t_3)`,
 
 .. math::
-   s(V) = \\frac{\\det T}{\\|t_1\\|\\|t_2\\|\\|t_3\\| + \\epsilon}
-        = \\frac{t_1 \\cdot (t_2 \\times t_3)}{\\|t_1\\|\\|t_2\\|\\|t_3\\| + \\epsilon}
+   s(V) = \\frac{\\det T}{(\\|T\\|_F^2 / 3)^{3/2} + \\epsilon}
+        = \\frac{t_1 \\cdot (t_2 \\times t_3)}{(\\|T\\|_F^2 / 3)^{3/2} + \\epsilon}
    \\in [-1, 1],
 
 with :math:`s(V Q^\\top) = \\det(Q)\\, s(V)`: invariant under rotations,
@@ -91,6 +91,22 @@ def triple_product(t: Array) -> Array:
   A pseudo-scalar: :math:`\\det(T Q^\\top) = \\det(T) \\det(Q)`.
   """
   return _dot(t[..., 0, :], jnp.cross(t[..., 1, :], t[..., 2, :]))
+
+
+def normalized_triple_product(t: Array, eps: float = 1e-6) -> Array:
+  """Scale-free pseudo-scalar of frames ``[..., 3, 3]``, in ``[-1, 1]``.
+
+  .. math::
+     s(T) = \\frac{\\det T}{(\\|T\\|_F^2 / 3)^{3/2} + \\epsilon}.
+
+  :math:`|\\det T| \\le \\prod_j \\|t_j\\| \\le (\\|T\\|_F^2/3)^{3/2}`
+  (Hadamard, then AM-GM), so :math:`|s| \\le 1`, with equality for a scaled
+  orthogonal frame. :math:`s(T Q^\\top) = \\det(Q)\\, s(T)`. Normalising by
+  the Frobenius norm rather than by :math:`\\prod_j \\|t_j\\|` keeps ``s``
+  small (instead of ill-conditioned) when one frame vector is nearly zero.
+  """
+  scale = (jnp.sum(t * t, axis=(-2, -1)) / 3.0) ** 1.5
+  return triple_product(t) / (scale + eps)
 
 
 class VNLinear(nn.Module):
@@ -269,7 +285,8 @@ class VNInvariant(nn.Module):
   these are O(3)-invariant.
 
   ``chiral=True`` appends the pseudo-scalar
-  :math:`\\det T / (\\|t_1\\|\\|t_2\\|\\|t_3\\| + \\epsilon)` (``[..., 3 C + 1]``),
+  :math:`\\det T / ((\\|T\\|_F^2/3)^{3/2} + \\epsilon)` (``[..., 3 C + 1]``,
+  :func:`normalized_triple_product`),
   which is SO(3)-invariant and changes sign under reflections (module
   docstring).
 
@@ -288,8 +305,7 @@ class VNInvariant(nn.Module):
     inv = jnp.einsum("...ci,...ji->...cj", v, t)
     feats = inv.reshape(inv.shape[:-2] + (inv.shape[-2] * 3,))
     if self.chiral:
-      norms = jnp.prod(vn_norm(t), axis=-1)
-      s = triple_product(t) / (norms + self.eps)
+      s = normalized_triple_product(t, self.eps)
       feats = jnp.concatenate([feats, s[..., None]], axis=-1)
     return feats
 
@@ -329,6 +345,9 @@ def lift_points(x: Array) -> Array:
   return jnp.stack([p, jnp.einsum("bij,bnj->bni", cov, p)], axis=2)
 
 
+READOUTS = ("invariant_then_pool", "pool_then_invariant")
+
+
 class VNMLPClassifier(nn.Module):
   """A VN-MLP (PointNet-style, no kNN) point-cloud classifier; an ENN base.
 
@@ -342,11 +361,21 @@ class VNMLPClassifier(nn.Module):
      extra channels to every point, the global feature of VN-PointNet) then
      :class:`VNLinear` -> (:class:`VNBatchNorm` if ``batch_norm``) ->
      :class:`VNLeakyReLU`, applied to every point.
-  3. Pool over points (``'mean'``: :func:`vn_mean_pool`; ``'max'``:
-     :class:`VNMaxPool`) to ``[B, C, 3]``.
-  4. :class:`VNInvariant` (with the pseudo-scalar when ``chiral``) ->
-     ``[B, 3 C (+1)]`` invariant features.
-  5. An ordinary ReLU MLP head (``head_hidden``) and a Dense layer to logits.
+  3. Readout to invariant features ``[B, F]``:
+
+     * ``'invariant_then_pool'`` (default, as in the reference VN-PointNet
+       classifier): append the point-mean of the features to every point,
+       apply :class:`VNInvariant` to every point (``[B, N, 2C * 3 (+1)]``) and
+       pool these *scalars* over points (``pooling='mean'`` or ``'max'``; an
+       ordinary max of invariants, exact and without tie problems).
+     * ``'pool_then_invariant'``: pool the *vectors* over points
+       (:func:`vn_mean_pool` or :class:`VNMaxPool`) to ``[B, C, 3]``, then one
+       :class:`VNInvariant`. Caveat: a pooled vector is an O(3)-equivariant
+       vector of the cloud, and a centrally symmetric cloud (:math:`X = -X`,
+       e.g. the tetris square, line and zigzag) only has the zero vector, so
+       all such clouds get the *same* features (exactly zero). Kept for
+       comparison; prefer the default.
+  4. An ordinary ReLU MLP head (``head_hidden``) and a Dense layer to logits.
 
   Returns ``(logits [B, num_classes], features)`` where ``features`` is the
   last head activation (the invariant features when ``head_hidden`` is
@@ -354,16 +383,18 @@ class VNMLPClassifier(nn.Module):
 
   Symmetry: invariant to translations and to permutations of the points, and
   O(3)-invariant (so blind to mirror images) unless ``chiral=True``, which
-  makes it SO(3)-invariant only. Exact up to rounding with ``'mean'``; with
-  ``'max'``, up to tie-breaking on symmetric clouds (module docstring). Note
-  that an epinet with ``include_inputs=True`` or a prior that sees raw
-  coordinates is not invariant even when this base is.
+  makes it SO(3)-invariant only (the pseudo-scalar of :class:`VNInvariant`,
+  per point or pooled). Exact up to rounding, except ``'pool_then_invariant'``
+  with ``pooling='max'`` (VN max pool; ties on symmetric clouds). Note that
+  an epinet with ``include_inputs=True`` or a prior that sees raw coordinates
+  is not invariant even when this base is.
 
   Attributes:
     num_classes: number of logits.
     hidden: VN channel widths of the per-point layers.
     head_hidden: widths of the invariant ReLU head.
     pooling: ``'mean'`` or ``'max'``.
+    readout: ``'invariant_then_pool'`` or ``'pool_then_invariant'``.
     chiral: add the pseudo-scalar (SO(3)- but not O(3)-invariant).
     negative_slope: of every :class:`VNLeakyReLU`.
     share_direction: of every :class:`VNLeakyReLU`.
@@ -376,6 +407,7 @@ class VNMLPClassifier(nn.Module):
   hidden: Sequence[int] = (32, 32)
   head_hidden: Sequence[int] = (64,)
   pooling: str = "mean"
+  readout: str = "invariant_then_pool"
   chiral: bool = False
   negative_slope: float = 0.2
   share_direction: bool = False
@@ -387,24 +419,37 @@ class VNMLPClassifier(nn.Module):
     if self.pooling not in POOLINGS:
       raise InputError(
           f"pooling must be one of {POOLINGS}; got {self.pooling!r}.")
+    if self.readout not in READOUTS:
+      raise InputError(
+          f"readout must be one of {READOUTS}; got {self.readout!r}.")
     if not self.hidden:
       raise InputError("hidden must list at least one VN layer width.")
     x = as_point_cloud(x)
     h = lift_points(x)  # [B, N, 2, 3]
     for i, width in enumerate(self.hidden):
       if self.global_context and i > 0:
-        g = jnp.broadcast_to(jnp.mean(h, axis=1, keepdims=True), h.shape)
-        h = jnp.concatenate([h, g], axis=-2)
+        h = _with_point_mean(h)
       h = VNLinear(width, name=f"linear_{i}")(h)
       if self.batch_norm:
         h = VNBatchNorm(name=f"batch_norm_{i}")(h, train=train)
       h = VNLeakyReLU(self.negative_slope, self.share_direction,
                       name=f"leaky_relu_{i}")(h)
-    if self.pooling == "mean":
-      pooled = vn_mean_pool(h, axis=1)
+    invariant = VNInvariant(chiral=self.chiral, name="invariant")
+    if self.readout == "invariant_then_pool":
+      f = invariant(_with_point_mean(h))  # [B, N, F]
+      f = jnp.mean(f, axis=1) if self.pooling == "mean" else jnp.max(f, axis=1)
     else:
-      pooled = VNMaxPool(axis=1, name="max_pool")(h)
-    f = VNInvariant(chiral=self.chiral, name="invariant")(pooled)
+      if self.pooling == "mean":
+        pooled = vn_mean_pool(h, axis=1)
+      else:
+        pooled = VNMaxPool(axis=1, name="max_pool")(h)
+      f = invariant(pooled)  # [B, F]
     for j, width in enumerate(self.head_hidden):
       f = nn.relu(nn.Dense(width, name=f"head_{j}")(f))
     return nn.Dense(self.num_classes, name="logits")(f), f
+
+
+def _with_point_mean(h: Array) -> Array:
+  """``[B, N, C, 3] -> [B, N, 2C, 3]``: every point gets the point-mean too."""
+  g = jnp.broadcast_to(jnp.mean(h, axis=1, keepdims=True), h.shape)
+  return jnp.concatenate([h, g], axis=-2)
