@@ -172,7 +172,7 @@ def rotation_angle(r) -> Array:
 
 
 def haar_angle_cdf(theta) -> Array:
-  """CDF of the rotation angle of a Haar rotation: :math:`(\\theta - \\sin\\theta)/\\pi`.
+  """CDF of the angle of a Haar rotation, :math:`(\\theta - \\sin\\theta)/\\pi`.
 
   The angle density on :math:`[0, \\pi]` is :math:`(1 - \\cos\\theta)/\\pi`
   (Weyl integration formula for :math:`SO(3)`), so small angles are rare.

@@ -1,4 +1,4 @@
-"""Vector neurons (Deng et al. 2021): rotation-equivariant layers for point clouds.
+"""Vector neurons (Deng et al. 2021): O(3)-equivariant layers for point clouds.
 
 A vector-neuron feature is a list of ``C`` 3D vectors, an array
 ``V = [..., C, 3]`` (the last axis is the spatial one). A rotation or
@@ -43,15 +43,25 @@ the normalised triple product of the learned frame
 
 with :math:`s(V Q^\\top) = \\det(Q)\\, s(V)`: invariant under rotations,
 sign-flipped under reflections. The classifier then is SO(3)- but not
-O(3)-invariant and can separate mirror images (unless :math:`s = 0`, i.e. the
-frame is degenerate, as it is for planar inputs).
+O(3)-invariant and can separate mirror images. Any O(3)-odd invariant vanishes
+on an *achiral* input (its mirror image is a rotated copy, so
+:math:`s = -s = 0`; e.g. six of the eight tetris shapes) and on degenerate
+frames (planar inputs): the extra feature only carries information about
+handedness, which is exactly what the non-chiral network lacks.
 
-Equivariance is exact in exact arithmetic; in float32 the error is rounding
-only (the tests bound it by 1e-5 relative to the output scale), with one
-exception: max pooling selects the point with the largest invariant score, and
-when two points tie (symmetric inputs, e.g. a square) rounding may select a
-different one after a rotation. Mean pooling (the classifier's default) has no
-such discontinuity.
+Numerics. Equivariance is exact in exact arithmetic; in float32 the error is
+rounding. The tests bound it by 1e-5 relative to the output scale for every
+layer and by 5e-5 for the composed classifier: the VN-LeakyReLU projection
+onto :math:`k / \\|k\\|` is ill-conditioned when a learned direction
+:math:`k` is short, which amplifies rounding (checked against float64). One
+genuine exception: VN max pooling selects the point with the largest invariant
+score, and when two points tie (symmetric inputs, e.g. a square) rounding may
+select a different one after a rotation. The classifier's default readout
+pools invariant *scalars* and has no such discontinuity.
+
+Layout: features are ``[..., C, 3]`` (channels, then space), points (when
+there are any) on an earlier axis, ``[B, N, C, 3]``; the reference PyTorch
+code uses ``[B, C, 3, N]``.
 
 References:
   C. Deng, O. Litany, Y. Duan, A. Poulenard, A. Tagliasacchi, L. Guibas,
@@ -86,7 +96,9 @@ def _dot(a: Array, b: Array, keepdims: bool = False) -> Array:
 
 
 def triple_product(t: Array) -> Array:
-  """``det`` of ``[..., 3, 3]`` (rows ``t_1, t_2, t_3``): :math:`t_1 \\cdot (t_2 \\times t_3)`.
+  """``det`` of frames ``[..., 3, 3]`` with rows ``t_1, t_2, t_3``.
+
+  :math:`\\det T = t_1 \\cdot (t_2 \\times t_3)`.
 
   A pseudo-scalar: :math:`\\det(T Q^\\top) = \\det(T) \\det(Q)`.
   """
@@ -128,13 +140,13 @@ class VNLinear(nn.Module):
   @nn.compact
   def __call__(self, v: Array) -> Array:
     _check_vectors(v)
-    kernel = self.param("kernel", self.kernel_init, (v.shape[-2], self.features),
-                        jnp.float32)
+    kernel = self.param("kernel", self.kernel_init,
+                        (v.shape[-2], self.features), jnp.float32)
     return jnp.einsum("...ci,cd->...di", v, kernel.astype(v.dtype))
 
 
 class VNLeakyReLU(nn.Module):
-  """Vector-neuron leaky ReLU with a learned direction (Deng et al. 2021, eq. 7).
+  """VN leaky ReLU with a learned direction (Deng et al. 2021, sec. 3.2).
 
   For each channel, with input :math:`q` and learned direction
   :math:`k = U V` (:math:`U \\in \\mathbb{R}^{C \\times C}`, or
@@ -178,7 +190,7 @@ class VNLeakyReLU(nn.Module):
 
 
 def vn_norm(v: Array, eps: float = 1e-8) -> Array:
-  """Smoothed vector norms :math:`\\sqrt{\\|v\\|^2 + \\epsilon}`, ``[..., C, 3] -> [..., C]``.
+  """Smoothed norms :math:`\\sqrt{\\|v\\|^2 + \\epsilon}`, ``[..., C, 3]`` to ``[..., C]``.
 
   The :math:`\\epsilon` keeps the gradient finite at :math:`v = 0`.
   """
@@ -227,7 +239,7 @@ def _point_axis(v: Array, axis: int) -> int:
 
 
 def vn_mean_pool(v: Array, axis: int = -3) -> Array:
-  """Mean over the point axis: ``[..., N, C, 3] -> [..., C, 3]`` (O(3)-equivariant)."""
+  """Mean over the point axis: ``[..., N, C, 3] -> [..., C, 3]`` (equivariant)."""
   _check_vectors(v, min_ndim=3)
   return jnp.mean(v, axis=_point_axis(v, axis))
 
@@ -259,7 +271,7 @@ def vn_max_pool(v: Array, directions: Array, axis: int = -3) -> Array:
 
 
 class VNMaxPool(nn.Module):
-  """:func:`vn_max_pool` with a learned direction :math:`k = W V` (``VNLinear(C)``).
+  """:func:`vn_max_pool` with a learned direction :math:`k = W V`.
 
   The selection is piecewise constant in the direction weights, so they get
   zero gradient (as in the reference implementation).
@@ -275,7 +287,7 @@ class VNMaxPool(nn.Module):
 
 
 class VNInvariant(nn.Module):
-  """Invariant features from a learned equivariant frame (Deng et al. 2021, sec. 3.5).
+  """Invariant features from a learned equivariant frame (Deng et al., sec. 3.5).
 
   :math:`T = \\mathrm{VNLinear}(3)(V) \\in \\mathbb{R}^{3 \\times 3}` per example
   (three equivariant vectors, the rows), and the invariant features are
@@ -384,8 +396,10 @@ class VNMLPClassifier(nn.Module):
   Symmetry: invariant to translations and to permutations of the points, and
   O(3)-invariant (so blind to mirror images) unless ``chiral=True``, which
   makes it SO(3)-invariant only (the pseudo-scalar of :class:`VNInvariant`,
-  per point or pooled). Exact up to rounding, except ``'pool_then_invariant'``
-  with ``pooling='max'`` (VN max pool; ties on symmetric clouds). Note that
+  per point or pooled; with ``pooling='mean'`` the pooled pseudo-scalar flips
+  sign under reflections, with ``'max'`` it becomes :math:`-\\min_i s_i`).
+  Exact up to rounding, except ``'pool_then_invariant'`` with
+  ``pooling='max'`` (VN max pool; ties on symmetric clouds). Note that
   an epinet with ``include_inputs=True`` or a prior that sees raw coordinates
   is not invariant even when this base is.
 
