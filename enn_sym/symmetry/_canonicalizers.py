@@ -148,17 +148,36 @@ def canonicalization_prior_loss(scores: Array, identity_index: int = 0
 def _canonical_mixture(group, x: Array, weights: Array) -> Array:
   """``sum_k w_k act(k^{-1}, x)`` over the elements ``k`` (exact for one-hot).
 
-  Elementwise products and a sum (no matmul), so the one-hot forward pass is
-  exact on every backend.
+  Elementwise products and an unrolled sum of ``|G|`` terms: no matmul, so
+  the one-hot forward pass is exact on every backend (``1 * c + 0 * c'``),
+  and no reduction over a leading axis, which XLA:CPU runs ~100x slower than
+  the same adds fused elementwise.
   """
   codes = group._codes()  # pylint: disable=protected-access
   inv = np.asarray(group.inverse(codes))
   orbit = group.orbit(x)  # [G, B, ...], orbit[j] = act(codes[j], x).
   position = {int(c): j for j, c in enumerate(codes)}
-  candidates = orbit[np.asarray([position[int(g)] for g in inv])]
-  w = jnp.moveaxis(weights, -1, 0).astype(candidates.dtype)
-  w = w.reshape(w.shape + (1,) * (x.ndim - 1))
-  return jnp.sum(w * candidates, axis=0)
+  w = weights.astype(orbit.dtype).reshape(
+      weights.shape + (1,) * (x.ndim - 1))
+  out = None
+  for k, g_inv in enumerate(inv):
+    term = w[:, k] * orbit[position[int(g_inv)]]
+    out = term if out is None else out + term
+  return out
+
+
+def _block_mean(x: Array, d: int) -> Array:
+  """Mean over ``d x d`` blocks of ``[B, H, W, C]`` (H, W divisible by d).
+
+  Written as ``d^2`` strided slices added elementwise, which XLA:CPU runs
+  ~10x faster than ``avg_pool``'s reduce-window.
+  """
+  total = None
+  for i in range(d):
+    for j in range(d):
+      part = x[:, i::d, j::d]
+      total = part if total is None else total + part
+  return total / (d * d)
 
 
 class CnCanonicalizer(nn.Module):
@@ -217,8 +236,7 @@ class CnCanonicalizer(nn.Module):
     n = self.group.n
     h = x.astype(jnp.float32)
     if self.downsample > 1:
-      d = self.downsample
-      h = nn.avg_pool(h, (d, d), strides=(d, d), padding="VALID")
+      h = _block_mean(h, self.downsample)
     h = nn.relu(_p4.LiftingConv(self.channels[0], self.kernel_size, n)(h))
     for ch in self.channels[1:]:
       h = nn.relu(_p4.GroupConv(ch, 3, n)(_p4.pool_if_even(h)))
