@@ -244,7 +244,7 @@ class CnCanonicalizer(nn.Module):
     scores = nn.Dense(1, name="readout")(jnp.swapaxes(h, 1, 2))[..., 0]
     weights = straight_through_weights(scores, self.temperature)
     inputs = _canonical_mixture(self.group, x, weights)
-    elements = jnp.asarray(self.group._codes())[jnp.argmax(scores, -1)]  # pylint: disable=protected-access
+    elements = jnp.argmax(scores, -1).astype(jnp.int32)  # Column k = code k.
     return Canonicalization(inputs.astype(x.dtype), elements, scores)
 
 
@@ -304,7 +304,7 @@ def frame_coordinates(x: Array, frames: Array) -> Array:
   return jnp.einsum("...ni,...ij->...nj", x, frames, precision=_HIGHEST)
 
 
-def _check_matrix_group(group, name: str) -> None:
+def check_matrix_group(group, name: str) -> None:
   if not isinstance(group, (_groups.SO3, _groups.O3)):
     raise _validation.InputError(
         f"{name} needs group SO3() or O3(); got {group!r}.")
@@ -323,7 +323,7 @@ class PCACanonicalizer(nn.Module):
   group: _groups.SO3 | _groups.O3 = _groups.SO3()
 
   def __post_init__(self):
-    _check_matrix_group(self.group, "PCACanonicalizer")
+    check_matrix_group(self.group, "PCACanonicalizer")
     super().__post_init__()
 
   def __call__(self, x: Array) -> Canonicalization:

@@ -137,7 +137,7 @@ def _quarter_and_residual(turns, n_per_turn):
   r)``; ``r`` is computed from the integer ``4 turns - q n`` so it is exactly
   zero whenever the element is a quarter turn.
   """
-  if _image_ops._is_static(turns):  # pylint: disable=protected-access
+  if _image_ops.is_static(turns):
     num = 4 * int(turns)
     q = (2 * num + n_per_turn) // (2 * n_per_turn)  # floor(4k/n + 1/2).
     return q % 4, 2 * math.pi * (num - q * n_per_turn) / (4 * n_per_turn)
@@ -150,7 +150,7 @@ def _quarter_and_residual(turns, n_per_turn):
 
 def _angle_quarter_and_residual(angle):
   """Same split for a real angle (radians)."""
-  if _image_ops._is_static(angle):  # pylint: disable=protected-access
+  if _image_ops.is_static(angle):
     a = float(angle)
     q = math.floor(a / (math.pi / 2) + 0.5)
     return q % 4, a - q * (math.pi / 2)
@@ -160,11 +160,11 @@ def _angle_quarter_and_residual(angle):
 
 
 def _rotate(x, q, r, *, mask: bool, exact_only: bool) -> Array:
-  """``mask(rot90_q(rotate_r(mask(x))))``; skips the interpolation if static 0."""
+  """``mask(rot90_q(rotate_r(mask(x))))``, no interpolation for a static 0."""
   x = jnp.asarray(x)
   if mask:
     x = _image_ops.apply_circular_mask(x)
-  static_zero = _image_ops._is_static(r) and float(r) == 0.0  # pylint: disable=protected-access
+  static_zero = _image_ops.is_static(r) and float(r) == 0.0
   if not (exact_only or static_zero):
     x = _image_ops.rotate_image(x, r)
   h, w = np.shape(x)[-3:-1]
@@ -260,7 +260,7 @@ class CyclicGroup:
       _check_square(x, f"CyclicGroup({self.n})")
 
   def act(self, g, x: Array) -> Array:
-    """Rotates images ``[..., H, W, C]`` by :math:`2\\pi g/n` counter-clockwise."""
+    """Rotates images ``[..., H, W, C]`` counter-clockwise by 2 pi g / n."""
     self._check(x)
     q, r = _quarter_and_residual(g, self.n)
     return _rotate(x, q, r, mask=self.circular_mask, exact_only=self.exact)

@@ -44,7 +44,7 @@ def check_images(x, name: str = "x") -> None:
         f"shape {tuple(np.shape(x))}. Add a channel axis with x[..., None].")
 
 
-def _is_static(value) -> bool:
+def is_static(value) -> bool:
   """A Python/numpy number or a concrete (non-traced) JAX array."""
   return _validation.is_concrete(value)
 
@@ -85,7 +85,7 @@ def rot90(x: Array, k) -> Array:
     the rotated images; ``H`` and ``W`` swap for odd static ``k``.
   """
   check_images(x)
-  if _is_static(k):
+  if is_static(k):
     return jnp.rot90(x, int(k) % 4, axes=(-3, -2))
   h, w = np.shape(x)[-3:-1]
   if h != w:
@@ -99,7 +99,7 @@ def rot90(x: Array, k) -> Array:
 def rot180_or_identity(x: Array, half_turns) -> Array:
   """``x`` rotated by ``half_turns`` half turns (any image shape, traceable)."""
   check_images(x)
-  if _is_static(half_turns):
+  if is_static(half_turns):
     return jnp.rot90(x, 2 * (int(half_turns) % 2), axes=(-3, -2))
   flipped = jnp.flip(x, axis=(-3, -2))
   return jnp.where(jnp.asarray(half_turns) % 2 == 1, flipped, x)
@@ -111,7 +111,7 @@ def flip_horizontal(x: Array, flip=True) -> Array:
   ``flip`` may be a Python bool or a traced boolean/integer scalar.
   """
   check_images(x)
-  if _is_static(flip):
+  if is_static(flip):
     return jnp.flip(x, axis=-2) if bool(flip) else x
   return jnp.where(jnp.asarray(flip) != 0, jnp.flip(x, axis=-2), x)
 

@@ -127,7 +127,7 @@ class GroupConv(nn.Module):
     psi = self.param("kernel",
                      nn.initializers.lecun_normal(in_axis=(2, 3), out_axis=4),
                      (k, k, cin, n, self.features))
-    # Output rotation r: psi rotated by R_r with w[..., s, :] = psi[..., s-r, :].
+    # Output rotation r: rot_r(w) with w[..., s, :] = psi[..., s - r, :].
     bank = jnp.stack([_rotate_kernel(jnp.roll(psi, r, axis=3), r, n)
                       for r in range(n)], axis=-1)  # [k, k, cin, n, f, n]
     y = jax.lax.conv_general_dilated(

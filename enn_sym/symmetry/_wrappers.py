@@ -222,7 +222,7 @@ class FrameAveraged(nn.Module):
 
   def __post_init__(self):
     _check_average(self.average, "FrameAveraged")
-    _canonicalizers._check_matrix_group(self.group, "FrameAveraged")  # pylint: disable=protected-access
+    _canonicalizers.check_matrix_group(self.group, "FrameAveraged")
     super().__post_init__()
 
   def __call__(self, x: Array, *args, **kwargs):
