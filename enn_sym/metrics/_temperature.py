@@ -16,10 +16,14 @@ need not be convex. The fit is therefore robust rather than clever, and has a
 fixed cost (jittable, one compiled loop): evaluate ``L`` and ``dL/du`` on a
 log-spaced grid of ``u`` covering ``[min_temperature, max_temperature]`` and
 at ``u = 0`` (``T = 1``), then bisect the sign of ``dL/du`` between the
-neighbours of the best grid point for ``num_iters`` steps, and return the
-best point evaluated. So the fitted ``T`` never has a larger NLL than
-``T = 1`` on the fitting data, and for one network it is the minimiser (to
-float precision) when that lies inside the range (else the nearest end).
+neighbours of the best grid point for ``num_iters`` steps. The result is
+the bracket's final midpoint (the root of the slope, which float32 rounding
+moves far less than it moves the argmin of the flat NLL values) unless its
+NLL exceeds that of the best point evaluated by more than rounding (1e-6
+relative), in which case that best point. So the fitted ``T`` never has a
+larger NLL than ``T = 1`` on the fitting data (beyond 1e-6 relative), and
+for one network it is the minimiser (to float precision) when that lies
+inside the range (else the nearest end).
 """
 
 from __future__ import annotations
@@ -144,10 +148,20 @@ def _fit(logits, labels, mask, num_iters, num_grid, min_t, max_t):
     return best_u, best_value, lo, hi
 
   zero = jnp.zeros((), jnp.float32)
-  best_u, _, _, _ = jax.lax.fori_loop(
+  best_u, best_value, lo, hi = jax.lax.fori_loop(
       0, num_points + num_iters + 1, body,
       (zero, jnp.full((), jnp.inf, jnp.float32), zero, zero))
-  return jnp.exp(-best_u)
+  # Near the optimum the NLL is flat to float32 rounding, so which of the
+  # last few bisection points has the smallest *value* is decided by rounding
+  # noise (a relative jitter of ~1e-4 in T between runs that differ in the
+  # last bits of the logits). The root of the slope is located far more
+  # stably, so return the final bracket's midpoint unless it is worse than
+  # the best point by more than rounding.
+  root = 0.5 * (lo + hi)
+  root_value = value_and_slope(root)[0]
+  tolerance = 1e-6 * (1.0 + jnp.abs(best_value))
+  use_root = root_value <= best_value + tolerance
+  return jnp.exp(-jnp.where(use_root, root, best_u))
 
 
 def apply_temperature(logits: Array, temperature: Array | float) -> Array:
