@@ -7,6 +7,9 @@
   when a data set is not prepared. ``tensorflow_datasets`` is imported only
   when :func:`load_tfds_source` is called.
 * Multi-host: :func:`shard_for_process`, :func:`process_shard_bounds`.
+* Synthetic tasks with known orbits (for :mod:`enn_sym.bounds`):
+  :func:`swiss_roll_task` (+ :class:`PlaneSwapGroup`), :func:`circle_task`,
+  :func:`six_nine_task` -> :class:`SymmetryTask`.
 * Pipeline: :func:`train_batches` (endless, seeded, resumable),
   :func:`eval_batches` (padded, masked), :func:`make_preprocess`.
 """
@@ -47,6 +50,14 @@ from enn_sym.data._sharding import shard_for_process
 from enn_sym.data._sharding import SourceView
 from enn_sym.data._sources import read_batch
 from enn_sym.data._sources import Source
+from enn_sym.data._synthetic import circle_orbit
+from enn_sym.data._synthetic import circle_task
+from enn_sym.data._synthetic import PlaneSwapGroup
+from enn_sym.data._synthetic import sector_labelling
+from enn_sym.data._synthetic import six_nine_task
+from enn_sym.data._synthetic import swiss_roll_task
+from enn_sym.data._synthetic import symmetry_fractions
+from enn_sym.data._synthetic import SymmetryTask
 from enn_sym.data._tfds import DatasetNotFoundError
 from enn_sym.data._tfds import default_data_dir
 from enn_sym.data._tfds import load_tfds_source
@@ -66,14 +77,18 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PREPROCESS_DATASETS",
+    "PlaneSwapGroup",
     "PointSetDataset",
     "ROTATION_MODES",
     "RotatedSource",
     "Preprocess",
     "Source",
     "SourceView",
+    "SymmetryTask",
     "TFDS_DATASETS",
     "TfdsSource",
+    "circle_orbit",
+    "circle_task",
     "default_data_dir",
     "epoch_permutation",
     "eval_batches",
@@ -89,9 +104,13 @@ __all__ = [
     "rotate_dataset",
     "rotate_images",
     "rotation_angles",
+    "sector_labelling",
     "shard_for_process",
+    "six_nine_task",
     "split_dataset",
     "split_pointsets",
+    "swiss_roll_task",
+    "symmetry_fractions",
     "tetris_dataset",
     "tetris_shapes",
     "train_batches",
