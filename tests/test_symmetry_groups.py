@@ -139,6 +139,27 @@ def test_rotate_image_matches_references_and_is_exact_at_zero():
     np.testing.assert_allclose(batched[k], rotate(img, angles[k]), atol=1e-5)
 
 
+def test_rotate_image_folds_quarter_turns_into_the_taps():
+  img = _images(5, (3, 9, 9, 2))
+  for k in range(-1, 5):
+    for angle in (0.0, 0.4):
+      direct = image_ops.rotate_image(img, angle, quarter_turns=k)
+      np.testing.assert_array_equal(
+          direct, image_ops.rot90(image_ops.rotate_image(img, angle), k))
+  traced = jax.jit(jax.vmap(
+      lambda k: image_ops.rotate_image(img, 0.4, quarter_turns=k)))(
+          jnp.arange(4))
+  for k in range(4):
+    np.testing.assert_array_equal(
+        traced[k], image_ops.rot90(image_ops.rotate_image(img, 0.4), k))
+  masked = groups.CyclicGroup(8, circular_mask=True)
+  np.testing.assert_allclose(
+      jax.jit(jax.vmap(masked.act, (0, None)))(masked.elements(), img),
+      masked.orbit(img), atol=1e-6)
+  with pytest.raises(InputError, match="square images"):
+    image_ops.rotate_image(_images(5, (2, 9, 7, 1)), 0.4, quarter_turns=1)
+
+
 def test_c8_and_so2_are_approximate_with_measured_error():
   c8, so2 = groups.CyclicGroup(8), groups.SO2Sampled()
   masked = groups.CyclicGroup(8, circular_mask=True)

@@ -116,7 +116,8 @@ def flip_horizontal(x: Array, flip=True) -> Array:
   return jnp.where(jnp.asarray(flip) != 0, jnp.flip(x, axis=-2), x)
 
 
-def rotate_image(x: Array, angle, *, circular_mask: bool = False) -> Array:
+def rotate_image(x: Array, angle, *, circular_mask: bool = False,
+                 quarter_turns=0) -> Array:
   r"""Rotates images counter-clockwise by ``angle`` radians (bilinear).
 
   Jittable and vmappable over ``angle`` (``jax.vmap(rotate_image, (None,
@@ -129,6 +130,12 @@ def rotate_image(x: Array, angle, *, circular_mask: bool = False) -> Array:
     angle: a scalar angle in radians (may be traced).
     circular_mask: zero the pixels outside the inscribed circle on the input
       and on the output (removes the cut corners).
+    quarter_turns: then rotate by this many exact quarter turns (an int or a
+      traced integer scalar; square images unless it is a static 0). Equal
+      to ``rot90(rotate_image(x, angle), quarter_turns)``, but the
+      permutation is folded into the interpolation taps, so it costs nothing
+      (under ``vmap`` a traced ``rot90`` becomes a select over four
+      transposed copies, which costs more than the interpolation itself).
 
   Returns:
     rotated images with the shape and (floating) dtype of ``x``.
@@ -157,16 +164,34 @@ def rotate_image(x: Array, angle, *, circular_mask: bool = False) -> Array:
   di, dj = src_i - i0, src_j - j0
   i0, j0 = i0.astype(jnp.int32), j0.astype(jnp.int32)
   flat = x.reshape(lead + (h * w, c))
-
-  def tap(ti, tj, weight):
+  taps = []
+  for ti, tj, weight in ((i0, j0, (1 - di) * (1 - dj)),
+                         (i0, j0 + 1, (1 - di) * dj),
+                         (i0 + 1, j0, di * (1 - dj)),
+                         (i0 + 1, j0 + 1, di * dj)):
     valid = (ti >= 0) & (ti < h) & (tj >= 0) & (tj < w)
     index = jnp.clip(ti, 0, h - 1) * w + jnp.clip(tj, 0, w - 1)
-    weight = jnp.where(valid, weight, 0.0).astype(x.dtype)
-    return (jnp.take(flat, index.reshape(-1), axis=-2)
-            * weight.reshape(-1, 1))
-
-  out = (tap(i0, j0, (1 - di) * (1 - dj)) + tap(i0, j0 + 1, (1 - di) * dj)
-         + tap(i0 + 1, j0, di * (1 - dj)) + tap(i0 + 1, j0 + 1, di * dj))
+    taps.append((index.reshape(-1),
+                 jnp.where(valid, weight, 0.0).astype(x.dtype).reshape(-1)))
+  static_no_turn = is_static(quarter_turns) and int(quarter_turns) % 4 == 0
+  if not static_no_turn:
+    if h != w:
+      raise _validation.InputError(
+          f"rotate_image with quarter_turns needs square images; got height "
+          f"{h}, width {w}.")
+    # Output pixel p of rot90^k reads pixel table[k, p] of its input.
+    table = np.stack([np.rot90(np.arange(h * w).reshape(h, w), k).reshape(-1)
+                      for k in range(4)])
+    perm = jnp.asarray(table)[jnp.asarray(quarter_turns, jnp.int32) % 4]
+    taps = [(index[perm], weight[perm]) for index, weight in taps]
+  # Gather whole rows: with the pixel axis leading, each tap reads contiguous
+  # [lead..., C] rows. Gathering single pixels from [..., H*W, C] instead is
+  # ~30x slower on XLA:CPU (8 angles of 128 MNIST digits: 82 ms vs 2.5 ms).
+  rows = jnp.moveaxis(flat, -2, 0)
+  expand = (slice(None),) + (None,) * (rows.ndim - 1)
+  out = sum(jnp.take(rows, index, axis=0, mode="clip") * weight[expand]
+            for index, weight in taps)
+  out = jnp.moveaxis(out, 0, -2)
   out = out.reshape(x.shape)
   if circular_mask:
     out = apply_circular_mask(out)
