@@ -1,0 +1,40 @@
+"""Loss landscapes: minima sampling, symmetry quotient, paths, components.
+
+Counts of connected components found by these tools are upper bounds on the
+number of components the sampled minima occupy: a path search that fails
+does not prove disconnection (see ``_components``).
+"""
+
+from enn_sym.landscape._analysis import ConnectivityResult
+from enn_sym.landscape._analysis import all_pairs
+from enn_sym.landscape._analysis import analyze_connectivity
+from enn_sym.landscape._components import Dendrogram
+from enn_sym.landscape._components import UnionFind
+from enn_sym.landscape._components import canonical_partition
+from enn_sym.landscape._components import connected_components
+from enn_sym.landscape._components import saddle_dendrogram
+from enn_sym.landscape._objectives import CALIBRATION_TERMS
+from enn_sym.landscape._objectives import FlatModel
+from enn_sym.landscape._objectives import Objective
+from enn_sym.landscape._objectives import flatten_module
+from enn_sym.landscape._objectives import make_objective
+from enn_sym.landscape._objectives import smooth_ece
+from enn_sym.landscape._paths import PathProfile
+from enn_sym.landscape._paths import bezier_path
+from enn_sym.landscape._paths import bezier_profile
+from enn_sym.landscape._paths import fit_bezier
+from enn_sym.landscape._paths import fit_bezier_pairs
+from enn_sym.landscape._paths import linear_path
+from enn_sym.landscape._paths import linear_profile
+from enn_sym.landscape._paths import linear_profiles
+from enn_sym.landscape._paths import profile
+from enn_sym.landscape._quotient import dense_layers
+from enn_sym.landscape._quotient import make_aligner
+from enn_sym.landscape._quotient import mlp_apply
+from enn_sym.landscape._quotient import normalize_rescaling
+from enn_sym.landscape._quotient import permute_hidden
+from enn_sym.landscape._quotient import weight_matching
+from enn_sym.landscape._quotient import with_dense_layers
+from enn_sym.landscape._sampling import Minima
+from enn_sym.landscape._sampling import sample_minima
+from enn_sym.landscape._sampling import train_many

@@ -1,0 +1,105 @@
+r"""Wall time of the all-pairs landscape analysis: 32 minima of a 2-layer MLP.
+
+  python experiments/bench_landscape.py            # the benchmark (target <= 120 s)
+  python experiments/bench_landscape.py --loop-pairs 8   # + python-loop ratio
+
+The task and objective are those of ``experiments/landscape.py`` (128
+SO(3)-rotated tetris clouds; MLP 12-16-8, 344 parameters; smooth ECE with an
+NLL constraint). 32 minima are sampled in one vmapped run, then all 496
+pairs get a linear profile (265 points) and a 1-bend Bezier curve (Adam,
+``--curve-steps`` steps, ``--num-t`` t per step) and its profile, and the
+dendrograms are built. Printed: the time of each phase, measured after a
+warm-up run on 2 pairs (so compilation is counted separately), and, with
+``--loop-pairs k``, the per-pair time of a Python loop over pairs calling the
+jitted single-pair fit, against the vmapped per-pair time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import landscape as exp  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
+from enn_sym import landscape as ls  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _config():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "landscape_config", os.path.join(_HERE, "..", "configs", "landscape.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--num-minima", type=int, default=32)
+  parser.add_argument("--curve-steps", type=int, default=200)
+  parser.add_argument("--num-t", type=int, default=4)
+  parser.add_argument("--batch-size", type=int, default=64)
+  parser.add_argument("--loop-pairs", type=int, default=0)
+  args = parser.parse_args()
+  config = _config()
+  inputs, labels = exp.make_task(config)
+  flat = ls.flatten_module(exp.make_module(config, "mlp"), inputs)
+  objective = exp.make_objective(config, flat, inputs, labels)
+  start = time.perf_counter()
+  minima = ls.sample_minima(objective.loss, flat.init, jax.random.key(0),
+                            args.num_minima, num_steps=1000,
+                            learning_rate=0.01)
+  sample_s = time.perf_counter() - start
+  kw = dict(num_bends=1, curve_steps=args.curve_steps,
+            curve_learning_rate=0.03, num_t=args.num_t,
+            batch_size=args.batch_size)
+  start = time.perf_counter()
+  ls.analyze_connectivity(objective.loss, minima.params[:2],
+                          key=jax.random.key(1), **kw)
+  warm_s = time.perf_counter() - start
+  start = time.perf_counter()
+  res = ls.analyze_connectivity(objective.loss, minima.params,
+                                key=jax.random.key(1), **kw)
+  total_s = time.perf_counter() - start
+  num_pairs = len(res.pairs)
+  print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform}"
+        f" device(s), {os.cpu_count()} cpu cores")
+  print(f"sampling {args.num_minima} minima (1000 Adam steps, vmapped): "
+        f"{sample_s:.1f} s (incl. compile)")
+  print(f"warm-up on 1 pair (compilation): {warm_s:.1f} s")
+  print(f"all {num_pairs} pairs: {total_s:.1f} s  (linear "
+        f"{res.timings['linear']:.1f} s, curves {res.timings['curve']:.1f} s)"
+        f"  -> {'PASS' if total_s <= 120 else 'OVER'} the 120 s target")
+  level = float(np.median(res.heights)) * 1.5
+  print(f"components at c = {level:.4f}: linear "
+        f"{res.linear.num_components(level)}, with curves "
+        f"{res.combined.num_components(level)}")
+  if args.loop_pairs:
+    k = args.loop_pairs
+    a = jnp.asarray(minima.params[res.pairs[:k, 0]])
+    b = jnp.asarray(minima.params[res.pairs[:k, 1]])
+    fit = jax.jit(lambda a, b, key: ls.fit_bezier(
+        objective.loss, a, b, key, num_bends=1, num_steps=args.curve_steps,
+        learning_rate=0.03, num_t=args.num_t))
+    jax.block_until_ready(fit(a[0], b[0], jax.random.key(0)))
+    start = time.perf_counter()
+    for p in range(k):
+      jax.block_until_ready(fit(a[p], b[p], jax.random.key(p)))
+    loop_per_pair = (time.perf_counter() - start) / k
+    vmap_per_pair = res.timings["curve"] / num_pairs
+    print(f"curve fit per pair: python loop {loop_per_pair * 1e3:.1f} ms, "
+          f"vmapped {vmap_per_pair * 1e3:.1f} ms (incl. its profile) -> "
+          f"{loop_per_pair / vmap_per_pair:.2f}x")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,325 @@
+"""Tests of enn_sym.landscape: components, paths, quotient, objectives."""
+
+import flax.linen as nn
+import hypothesis
+from hypothesis import strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from enn_sym import losses
+from enn_sym import metrics
+from enn_sym import networks
+from enn_sym._validation import InputError
+from enn_sym import landscape as ls
+
+
+# ---------------------------------------------------------------------------
+# Components.
+
+
+def _hand_graph():
+  heights = np.array([0.1, 0.2, 0.3, 0.15, 0.5])
+  saddles = np.full((5, 5), np.inf)
+  for (i, j), w in {(0, 1): 0.4, (1, 2): 0.6, (0, 2): 0.9, (3, 4): 0.7,
+                    (2, 3): 1.0}.items():
+    saddles[i, j] = w
+  return heights, saddles
+
+
+def test_dendrogram_counts_at_every_level_hand_computed():
+  heights, saddles = _hand_graph()
+  d = ls.saddle_dendrogram(heights, saddles)
+  levels = [0.05, 0.12, 0.16, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.95, 1.1]
+  expected = [0, 1, 2, 3, 4, 3, 4, 3, 2, 2, 1]
+  np.testing.assert_array_equal(d.num_components(levels), expected)
+  # The redundant edge (0, 2) is not in the spanning tree.
+  np.testing.assert_allclose(d.weights, [0.4, 0.6, 0.7, 1.0])
+  assert ls.canonical_partition(d.labels(0.65)[:4]) == ((0, 1, 2), (3,))
+  np.testing.assert_array_equal(d.labels(0.65), [0, 0, 0, 1, 2])
+  np.testing.assert_array_equal(d.labels(0.12), [0, -1, -1, -1, -1])
+
+
+def test_dendrogram_matches_union_find_at_each_level():
+  rng = np.random.default_rng(0)
+  n = 12
+  heights = rng.uniform(0, 1, n)
+  w = rng.uniform(0, 3, (n, n))
+  w = np.where(rng.uniform(size=(n, n)) < 0.3, np.inf, w)
+  d = ls.saddle_dendrogram(heights, w)
+  sym = np.minimum(w, w.T)
+  for c in np.linspace(0, 3.2, 40):
+    active = np.flatnonzero(heights <= c)
+    edges = [(a, b) for a in active for b in active
+             if a < b and max(sym[a, b], heights[a], heights[b]) <= c]
+    labels = ls.connected_components(n, edges)
+    expected = len(set(labels[active].tolist()))
+    assert d.num_components(c) == expected
+
+
+def test_union_find_and_connected_components():
+  uf = ls.UnionFind(5)
+  assert uf.union(0, 1) and uf.union(3, 4) and not uf.union(1, 0)
+  assert uf.num_sets == 3
+  np.testing.assert_array_equal(ls.connected_components(5, [(4, 2), (0, 1)]),
+                                [0, 0, 1, 2, 1])
+  with pytest.raises(InputError, match="node id"):
+    ls.connected_components(3, [(0, 3)])
+
+
+def test_dendrogram_bad_input():
+  with pytest.raises(InputError, match=r"saddles \[n, n\]"):
+    ls.saddle_dendrogram(np.zeros(3), np.zeros((3, 2)))
+  with pytest.raises(InputError, match="finite"):
+    ls.saddle_dendrogram(np.array([0.0, np.nan]), np.zeros((2, 2)))
+
+
+# ---------------------------------------------------------------------------
+# Paths.
+
+
+def _double_well(theta):
+  return (theta[0] ** 2 - 1.0) ** 2
+
+
+def test_linear_barrier_of_a_double_well_is_exact():
+  # L(t) = ((2.2 t - 1)^2 - 1)^2 peaks at t = 1/2.2 (off the grid) with L = 1;
+  # the endpoints are L(-1) = 0 and L(1.2) = 0.44^2.
+  a, b = jnp.array([-1.0]), jnp.array([1.2])
+  prof = ls.linear_profile(_double_well, a, b, num_points=201, num_refine=64)
+  assert prof.t.shape == (265,) and np.all(np.diff(np.asarray(prof.t)) >= 0)
+  np.testing.assert_allclose(prof.max_loss, 1.0, atol=2e-6)
+  np.testing.assert_allclose(prof.barrier, 1.0 - 0.44 ** 2, atol=2e-6)
+  np.testing.assert_allclose(prof.t_max, 1 / 2.2, atol=2e-4)
+  coarse = ls.linear_profile(_double_well, a, b, num_points=201, num_refine=0)
+  assert abs(float(coarse.max_loss) - 1) > abs(float(prof.max_loss) - 1)
+  # A monotone path has no barrier.
+  flat = ls.linear_profile(_double_well, jnp.array([1.0]), jnp.array([2.0]))
+  assert float(flat.barrier) == 0.0
+
+
+def _ring(theta):
+  return (jnp.sum(theta ** 2) - 1.0) ** 2
+
+
+def test_bezier_endpoints_fixed_and_curve_goes_round_the_ring():
+  a, b = jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0])
+  bends = jnp.array([[0.3, 2.0], [0.1, -1.0]])
+  np.testing.assert_array_equal(ls.bezier_path(a, b, bends, 0.0), a)
+  np.testing.assert_array_equal(ls.bezier_path(a, b, bends, 1.0), b)
+  lin = ls.linear_profile(_ring, a, b)
+  np.testing.assert_allclose(lin.barrier, 1.0, atol=1e-6)
+  starts, ends = jnp.stack([a, a]), jnp.stack([b, -a + 0.0])
+  bends, profs, train = ls.fit_bezier_pairs(
+      _ring, starts, ends, jax.random.key(0), num_bends=1, num_steps=150,
+      learning_rate=0.05, num_t=8, init_noise=0.5)
+  assert bends.shape == (2, 1, 2) and train.shape == (2, 150)
+  # The endpoints are not parameters: the fitted curves still start at a.
+  for p in range(2):
+    np.testing.assert_array_equal(
+        ls.bezier_path(starts[p], ends[p], bends[p], 0.0), starts[p])
+  assert np.all(np.asarray(profs.barrier) < 0.3)
+  # Vmapped over pairs = one pair at a time (same per-pair key).
+  one, _, _ = ls.fit_bezier_pairs(
+      _ring, starts[:1], ends[:1], jax.random.key(0), num_bends=1,
+      num_steps=150, learning_rate=0.05, num_t=8, init_noise=0.5)
+  np.testing.assert_allclose(one[0], bends[0], rtol=1e-4, atol=1e-5)
+
+
+def test_path_bad_input():
+  a = jnp.zeros((3, 2))
+  with pytest.raises(InputError, match="num_bends"):
+    ls.fit_bezier_pairs(_ring, a, a, jax.random.key(0), num_bends=0)
+  with pytest.raises(InputError, match=r"\[pairs, D\]"):
+    ls.linear_profiles(_ring, a, jnp.zeros((2, 2)))
+  with pytest.raises(InputError, match="num_points"):
+    ls.linear_profile(_ring, a[0], a[1], num_points=2)
+  with pytest.raises(InputError, match="n >= 2"):
+    ls.analyze_connectivity(_ring, np.zeros((1, 2)), key=jax.random.key(0))
+
+
+# ---------------------------------------------------------------------------
+# Quotient.
+
+
+def _random_layers(rng, sizes):
+  return [(rng.standard_normal((i, o)), rng.standard_normal(o))
+          for i, o in zip(sizes[:-1], sizes[1:])]
+
+
+@hypothesis.given(seed=st.integers(0, 2 ** 16),
+                  widths=st.lists(st.integers(1, 7), min_size=1, max_size=3))
+@hypothesis.settings(max_examples=25)
+def test_permuting_hidden_units_leaves_outputs_unchanged(seed, widths):
+  rng = np.random.default_rng(seed)
+  layers = _random_layers(rng, [4] + widths + [3])
+  perms = [rng.permutation(w) for w in widths]
+  x = rng.standard_normal((5, 4))
+  np.testing.assert_allclose(ls.mlp_apply(ls.permute_hidden(layers, perms), x),
+                             ls.mlp_apply(layers, x), rtol=1e-10, atol=1e-10)
+
+
+@hypothesis.given(seed=st.integers(0, 2 ** 16),
+                  widths=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+                  slope=st.sampled_from([0.0, 0.2]))
+@hypothesis.settings(max_examples=25)
+def test_rescaling_normalisation_leaves_relu_outputs_unchanged(seed, widths,
+                                                               slope):
+  rng = np.random.default_rng(seed)
+  layers = _random_layers(rng, [4] + widths + [3])
+  x = rng.standard_normal((5, 4))
+  norm = ls.normalize_rescaling(layers)
+  np.testing.assert_allclose(ls.mlp_apply(norm, x, slope),
+                             ls.mlp_apply(layers, x, slope), rtol=1e-9,
+                             atol=1e-9)
+  # A canonical form: idempotent, and the same for every rescaled copy.
+  scales = [rng.uniform(0.2, 5.0, w) for w in widths]
+  scaled = [list(l) for l in layers]
+  for l, s in enumerate(scales):
+    scaled[l] = [scaled[l][0] * s, scaled[l][1] * s]
+    scaled[l + 1] = [scaled[l + 1][0] / s[:, None], scaled[l + 1][1]]
+  for (k1, b1), (k2, b2), (k3, b3) in zip(
+      norm, ls.normalize_rescaling(norm), ls.normalize_rescaling(scaled)):
+    np.testing.assert_allclose(k2, k1, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(k3, k1, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b3, b1, rtol=1e-9, atol=1e-12)
+
+
+@hypothesis.given(seed=st.integers(0, 2 ** 16))
+@hypothesis.settings(max_examples=15)
+def test_weight_matching_recovers_a_random_permutation_exactly(seed):
+  rng = np.random.default_rng(seed)
+  layers = _random_layers(rng, [5, 8, 6, 3])
+  perms = [rng.permutation(8), rng.permutation(6)]
+  shuffled = ls.permute_hidden(layers, perms)
+  found = ls.weight_matching(layers, shuffled)
+  for (k, b), (k2, b2) in zip(ls.permute_hidden(shuffled, found), layers):
+    np.testing.assert_array_equal(k, k2)
+    np.testing.assert_array_equal(b, b2)
+
+
+def test_aligner_on_a_flax_mlp_keeps_both_functions():
+  x = jax.random.normal(jax.random.key(1), (7, 6))
+  flat = ls.flatten_module(networks.MLP(3, hidden_sizes=(5, 4)), x)
+  a = flat.init(jax.random.key(2))
+  params = flat.unravel(a)
+  layers = ls.dense_layers(jax.tree.map(np.asarray, params))
+  perms = [np.random.default_rng(0).permutation(5),
+           np.random.default_rng(1).permutation(4)]
+  shuffled = ls.with_dense_layers(params, ls.permute_hidden(layers, perms))
+  b = jax.flatten_util.ravel_pytree(shuffled)[0]
+  a2, b2 = ls.make_aligner(flat.unravel)(a, b)
+  for before, after in ((a, a2), (b, b2)):
+    np.testing.assert_allclose(flat.apply(jnp.asarray(after), x),
+                               flat.apply(before, x), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(a2, b2, rtol=1e-5, atol=1e-6)  # same point now
+  with pytest.raises(InputError, match="permute=True or rescale=True"):
+    ls.make_aligner(flat.unravel, permute=False, rescale=False)
+  with pytest.raises(InputError, match="one permutation per hidden layer"):
+    ls.permute_hidden(layers, perms[:1])
+
+
+# ---------------------------------------------------------------------------
+# Objectives.
+
+
+def _direct_smooth_ece(logits, labels, bandwidth=0.1, grid_size=32):
+  p = np.exp(logits - logits.max(1, keepdims=True))
+  p /= p.sum(1, keepdims=True)
+  n, c = p.shape
+  r = np.eye(c)[labels] - p
+  lo, hi = -4 * bandwidth, 1 + 4 * bandwidth
+  step = (hi - lo) / grid_size
+  t = lo + step * (np.arange(grid_size) + 0.5)
+  k = np.exp(-0.5 * ((t[:, None, None] - p[None]) / bandwidth) ** 2)
+  k /= bandwidth * np.sqrt(2 * np.pi)
+  return np.abs(np.einsum("tnc,nc->tc", k, r) / n).sum() * step / c
+
+
+def _tiny_task():
+  x = jax.random.normal(jax.random.key(0), (40, 6))
+  y = jax.random.randint(jax.random.key(1), (40,), 0, 4)
+  flat = ls.flatten_module(networks.MLP(4, hidden_sizes=(5,)), x)
+  return x, y, flat
+
+
+def test_objective_terms_match_losses_and_metrics():
+  x, y, flat = _tiny_task()
+  theta = 3.0 * flat.init(jax.random.key(3))
+  obj = ls.make_objective(flat.apply, x, y, calibration="smooth_ece",
+                          nll_bound=0.5, nll_penalty=4.0, nll_weight=0.1)
+  logits = flat.apply(theta, x)
+  rep = obj.report(theta)
+  nll = float(jnp.mean(losses.cross_entropy(logits, y)))
+  np.testing.assert_allclose(rep["nll"], nll, rtol=1e-6)
+  np.testing.assert_allclose(
+      rep["soft_ece"], losses.soft_binned_ece(logits, y, num_bins=15,
+                                              temperature=0.01), rtol=1e-6)
+  np.testing.assert_allclose(
+      rep["hard_ece"], metrics.expected_calibration_error(
+          logits, y, 15, input_kind="logits"), rtol=1e-6)
+  direct = _direct_smooth_ece(np.asarray(logits, np.float64), np.asarray(y))
+  np.testing.assert_allclose(rep["smooth_ece"], direct, rtol=2e-3)
+  np.testing.assert_allclose(ls.smooth_ece(logits, y), direct, rtol=2e-3)
+  expected = direct + 0.1 * nll + 4.0 * max(nll - 0.5, 0.0) ** 2
+  np.testing.assert_allclose(obj.loss(theta), expected, rtol=2e-3)
+  np.testing.assert_allclose(rep["loss"], obj.loss(theta), rtol=1e-6)
+  soft = ls.make_objective(flat.apply, x, y, calibration="soft_ece")
+  np.testing.assert_allclose(soft.loss(theta), rep["soft_ece"], rtol=1e-6)
+  plain = ls.make_objective(flat.apply, x, y, calibration="none",
+                            nll_weight=1.0)
+  np.testing.assert_allclose(plain.loss(theta), nll, rtol=1e-6)
+
+
+def test_smooth_ece_is_continuous_where_the_argmax_flips():
+  labels = jnp.array([0, 1, 1])
+  base = jnp.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+  eps = jnp.array([[1e-4, 0.0], [0.0, 0.0], [0.0, 0.0]])
+  up, down = base + eps, base - eps  # example 0 flips class
+  soft = [float(losses.soft_binned_ece(v, labels)) for v in (up, down)]
+  smooth = [float(ls.smooth_ece(v, labels)) for v in (up, down)]
+  assert abs(soft[0] - soft[1]) > 5e-3  # the hard argmax jumps
+  assert abs(smooth[0] - smooth[1]) < 5e-4  # O(eps)
+
+
+def test_objective_bad_input():
+  x, y, flat = _tiny_task()
+  with pytest.raises(InputError, match="calibration must be one of"):
+    ls.make_objective(flat.apply, x, y, calibration="ece")
+  with pytest.raises(InputError, match="objective is empty"):
+    ls.make_objective(flat.apply, x, y, calibration="none")
+  with pytest.raises(InputError, match="nll_bound"):
+    ls.make_objective(flat.apply, x, y, nll_bound=-1.0)
+  with pytest.raises(InputError, match="bandwidth"):
+    ls.smooth_ece(jnp.zeros((2, 3)), jnp.array([0, 1]), bandwidth=0.0)
+
+  class WithStats(nn.Module):
+
+    @nn.compact
+    def __call__(self, x):
+      return nn.BatchNorm(use_running_average=True)(nn.Dense(2)(x))
+
+  with pytest.raises(InputError, match="only collection is 'params'"):
+    ls.flatten_module(WithStats(), x)
+
+
+def test_sample_minima_reproducible_and_filtered():
+  x, y, flat = _tiny_task()
+  obj = ls.make_objective(flat.apply, x, y, calibration="none",
+                          nll_weight=1.0)
+  kw = dict(num_steps=60, learning_rate=0.05)
+  m1 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, **kw)
+  m2 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, **kw)
+  np.testing.assert_array_equal(m1.params, m2.params)
+  assert m1.params.shape == (4, flat.size)
+  np.testing.assert_allclose(m1.losses, jax.vmap(obj.loss)(m1.params),
+                             rtol=1e-5)
+  level = float(np.median(m1.all_losses))
+  m3 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4,
+                        level=level, **kw)
+  np.testing.assert_array_equal(m3.seeds, np.flatnonzero(m1.all_losses
+                                                         <= level))
+  with pytest.raises(InputError, match="no run reached level"):
+    ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, level=-1.0,
+                     **kw)
