@@ -189,18 +189,29 @@ def _smooth_ece_kernel(logits, labels, bandwidth, grid_size):
   pos = jnp.clip(probs, 0.0, 1.0) * g
   lower = jnp.clip(jnp.floor(pos), 0, g - 1)
   frac = pos - lower
-  lower = lower.astype(jnp.int32)
-  cls = jnp.broadcast_to(jnp.arange(num_classes), probs.shape)
-  mass = jnp.zeros((g + 1, num_classes), probs.dtype)
-  mass = mass.at[lower, cls].add((1.0 - frac) * resid)
-  mass = mass.at[lower + 1, cls].add(frac * resid)
+  # One scatter-add for both interpolation weights: one flat index
+  # node * C + class per residual, with a window of 2 (the shares of nodes
+  # lower and lower + 1, paired with the kernel at those nodes below). Under
+  # vmap (pairs x t) XLA:CPU expands each batched scatter and its transposed
+  # gather into [updates, rank] index arrays built elementwise; those index
+  # passes, not the scatter loop, dominate the vmapped curve fits, and one
+  # rank-2 scatter instead of two rank-3 ones cuts them by ~3x.
+  idx = lower.astype(jnp.int32) * num_classes + jnp.arange(
+      num_classes, dtype=jnp.int32)  # [n, C]: node * C + class
+  upd = jnp.stack([(1.0 - frac) * resid, frac * resid], axis=-1)  # [n, C, 2]
+  mass2 = jnp.zeros((g * num_classes, 2), probs.dtype).at[
+      idx.reshape(-1)].add(upd.reshape(-1, 2)).reshape(g, num_classes, 2)
   lo, hi = -4.0 * bandwidth, 1.0 + 4.0 * bandwidth
   step = (hi - lo) / grid_size
   t = lo + step * (np.arange(grid_size) + 0.5)  # [T]
   nodes = np.arange(g + 1) / g
   z = (t[:, None] - nodes[None]) / bandwidth  # [T, G + 1]
   kern = jnp.exp(-0.5 * z * z) / (bandwidth * np.sqrt(2.0 * np.pi))
-  smoothed = kern.astype(probs.dtype) @ mass / n  # [T, C]
+  kern = kern.astype(probs.dtype)
+  # mass[g] = mass2[g, :, 0] + mass2[g - 1, :, 1], so kern @ mass is one
+  # contraction with the kernel at (node g, node g + 1) pairs.
+  kern2 = jnp.stack([kern[:, :-1], kern[:, 1:]], axis=-1)  # [T, G, 2]
+  smoothed = jnp.einsum("tgk,gck->tc", kern2, mass2) / n  # [T, C]
   return jnp.sum(jnp.abs(smoothed)) * step / num_classes
 
 

@@ -17,3 +17,10 @@ from enn_sym.networks._priors import get_prior
 from enn_sym.networks._priors import list_priors
 from enn_sym.networks._priors import make_prior
 from enn_sym.networks._priors import register_prior
+from enn_sym.networks._resnet import BasicBlock
+from enn_sym.networks._resnet import BottleneckBlock
+from enn_sym.networks._resnet import ResNet
+from enn_sym.networks._resnet import resnet18
+from enn_sym.networks._resnet import resnet50
+from enn_sym.networks._vgg import VGG
+from enn_sym.networks._vgg import vgg16

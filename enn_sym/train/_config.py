@@ -14,7 +14,12 @@ from typing import Any
 import ml_collections
 
 MODEL_KINDS = ("base", "epinet", "ensemble", "dropout")
-BASE_NETWORKS = ("mlp", "lenet", "p4cnn", "vn_mlp")
+BASE_NETWORKS = ("mlp", "lenet", "p4cnn", "vn_mlp", "resnet18", "resnet50",
+                 "vgg16")
+# Bases with BatchNorm (a ``batch_stats`` collection) and a ``dtype`` option.
+BATCHNORM_BASES = ("resnet18", "resnet50", "vgg16")
+RESNET_STEMS = ("cifar", "imagenet")
+DTYPES = ("float32", "bfloat16")
 IMAGE_GROUPS = ("c2", "c4", "c8", "d4", "so2")
 POINT_GROUPS = ("so3", "o3")
 WRAPPERS = ("averaged", "canonicalized", "frame_averaged")
@@ -58,7 +63,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.prefetch = 2
 
   c.model = ml_collections.ConfigDict()
-  c.model.base = "mlp"                # mlp | lenet
+  c.model.base = "mlp"                # see BASE_NETWORKS
   c.model.mlp_hidden_sizes = (50, 50)
   c.model.lenet_channels = (6, 16)
   c.model.lenet_dense_sizes = (120, 84)
@@ -66,12 +71,22 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.p4_channels = (8, 16)
   c.model.vn_hidden_sizes = (32, 32)
   c.model.vn_chiral = False
+  # ResNet / VGG bases (resnet18 | resnet50 | vgg16).
+  c.model.num_filters = 64            # first-stage filters (64 = standard)
+  c.model.stage_sizes = ()            # () = the architecture's; else blocks
+  #                                     (ResNet) / convs (VGG) per stage
+  c.model.resnet_stem = "cifar"       # cifar (3x3, no max-pool) | imagenet
+  c.model.dtype = "float32"           # compute dtype: float32 | bfloat16
+  #                                     (params, loss, logits stay float32)
   c.model.epinet = ml_collections.ConfigDict()
   c.model.epinet.index_dim = 8
   c.model.epinet.hidden_sizes = (50,)
   c.model.epinet.include_inputs = True
   c.model.epinet.prior = "mlp_ensemble"
   c.model.epinet.prior_scale = 1.0
+  # Train only the epinet head on the final weights of the 'base' model of
+  # the same run (which must come first in `models`); else joint training.
+  c.model.epinet.freeze_base = False
   c.model.ensemble = ml_collections.ConfigDict()
   c.model.ensemble.num_ensemble = 5
   c.model.ensemble.prior = ""         # "" = no prior functions
@@ -210,11 +225,13 @@ def validate_config(config: Any) -> None:
       valid = POINT_GROUPS if points else IMAGE_GROUPS
       _fail(field, f"{g!r} does not act on {kind} data; use one of "
             f"{list(valid)}.")
-  fits = (("mlp", "vn_mlp") if points else ("mlp", "lenet", "p4cnn"))
+  fits = (("mlp", "vn_mlp") if points else ("mlp", "lenet", "p4cnn")
+          + BATCHNORM_BASES)
   if flat["model.base"] not in fits:
     _fail("model.base", f"{flat['model.base']!r} does not fit "
           f"{flat['data.name']!r}; point clouds take mlp or vn_mlp, images "
-          f"take mlp, lenet or p4cnn.")
+          f"take mlp, lenet, p4cnn, {', '.join(BATCHNORM_BASES)}.")
+  _validate_image_models(flat, models)
   wrapper = flat["symmetry.wrapper"]
   if flat["symmetry.group"]:
     if wrapper == "canonicalized" and flat["symmetry.group"] not in (
@@ -257,3 +274,34 @@ def validate_config(config: Any) -> None:
   if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
     _fail("data.fractions", f"must be three non-negative numbers (train, "
           f"validation, test) summing to 1; got {fractions!r}.")
+
+
+def _validate_image_models(flat, models) -> None:
+  """The ResNet / VGG fields, BatchNorm limits and the frozen-base epinet."""
+  _check_choice(flat, "model.resnet_stem", RESNET_STEMS)
+  _check_choice(flat, "model.dtype", DTYPES)
+  base = flat["model.base"]
+  value = flat["model.num_filters"]
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    _fail("model.num_filters", f"must be an integer >= 1; got {value!r}.")
+  sizes = flat["model.stage_sizes"]
+  if not isinstance(sizes, (tuple, list)) or any(
+      isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+    _fail("model.stage_sizes", f"must be a tuple of integers >= 1 (or () for "
+          f"the architecture's own); got {sizes!r}.")
+  if flat["model.dtype"] != "float32" and base not in BATCHNORM_BASES:
+    _fail("model.dtype", f"{flat['model.dtype']!r} compute is implemented "
+          f"for the {list(BATCHNORM_BASES)} bases; got model.base={base!r}. "
+          f"Use model.dtype='float32'.")
+  if base in BATCHNORM_BASES:
+    for kind in ("ensemble", "dropout"):
+      if kind in models:
+        _fail("models", f"{kind!r} is not supported with the BatchNorm base "
+              f"{base!r} (ensemble members' batch statistics and MC-dropout "
+              f"evaluation in training mode are not handled); use 'base' "
+              f"and 'epinet'.")
+  if flat["model.epinet.freeze_base"] and "epinet" in models:
+    if "base" not in models or models.index("base") > models.index("epinet"):
+      _fail("model.epinet.freeze_base", f"the frozen-base epinet starts from "
+            f"the trained 'base' model of the same run: put 'base' before "
+            f"'epinet' in config.models; got {models!r}.")

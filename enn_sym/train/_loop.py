@@ -140,7 +140,7 @@ class _Run:
     self.kind, self.config, self.data, self.mesh = kind, config, data, mesh
     self.writer = writer
     self.spec = _models.make_model(kind, config, data.num_classes)
-    self.optimizer = _models.make_optimizer(config)
+    self.optimizer = _models.make_optimizer(config, kind)
     self.num_traces = 0
 
     def count_trace():
@@ -168,7 +168,15 @@ class _Run:
 
   # -- state ----------------------------------------------------------------
 
-  def initial_state(self):
+  def initial_state(self, frozen_base=None):
+    """A fresh state, or the latest checkpoint's.
+
+    Args:
+      frozen_base: the trained ``base`` model's state, whose weights (and
+        BatchNorm statistics) become the frozen base of a
+        ``model.epinet.freeze_base`` epinet; unused when resuming (the
+        checkpoint holds them).
+    """
     state = _steps.init_state(
         self.spec.enn, self.optimizer,
         _models.example_input(self.data.image_shape), self.config.seed,
@@ -177,6 +185,11 @@ class _Run:
     if latest is not None:
       state = self.ckpt.restore(
           latest, args=ocp.args.StandardRestore(_abstract(state)))
+    elif frozen_base is not None:
+      variables = _models.frozen_base_variables(state.variables,
+                                                frozen_base.variables)
+      params = variables.pop("params")
+      state = state.replace(params=params, state=variables)
     return state
 
   # -- evaluation -----------------------------------------------------------
@@ -341,10 +354,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, dict[str, float]]:
                                enabled=is_main)
   mesh = _steps.make_mesh()
   data = _Data(config)
-  summary = {}
+  summary, trained = {}, {}
   for kind in config.models:
     run = _Run(kind, config, workdir, data, mesh, writer)
-    state = run.train(run.initial_state())
+    frozen = (trained.get("base") if kind == "epinet"
+              and config.model.epinet.freeze_base else None)
+    state = run.train(run.initial_state(frozen))
+    if kind == "base":
+      trained[kind] = state
     result = run.final_evaluation(state)
     summary[kind] = {k: float(result[k]) for k in _report.SUMMARY_KEYS}
     for k in _report.ORBIT_KEYS:

@@ -13,6 +13,8 @@ import optax
 from enn_sym import base as base_lib
 from enn_sym import losses
 from enn_sym import networks as nw
+from enn_sym.networks import _resnet as nw_resnet
+from enn_sym.networks import _vgg as nw_vgg
 from enn_sym.symmetry import _canonicalizers
 from enn_sym.symmetry import _enn_wrappers
 from enn_sym.symmetry import _groups
@@ -102,6 +104,8 @@ def make_base_network(config, num_classes: int, *, dropout: bool = False):
   elif name == "p4cnn":
     net = _p4.P4CNN(num_classes, tuple(config.model.p4_channels),
                     dropout_rate=rate)
+  elif name in _config.BATCHNORM_BASES:
+    net = make_image_model(config, num_classes)
   else:
     net = _Squeeze(_vector_neurons.VNMLPClassifier(
         num_classes, tuple(config.model.vn_hidden_sizes),
@@ -123,6 +127,54 @@ def make_base_network(config, num_classes: int, *, dropout: bool = False):
     net = _wrappers.Canonicalized(
         net, _canonicalizers.CnCanonicalizer(group))
   return _Squeeze(net) if points else net
+
+
+def compute_dtype(config):
+  """The compute dtype of ``config.model.dtype`` (params stay float32)."""
+  return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.model.dtype]
+
+
+def make_image_model(config, num_classes: int) -> nn.Module:
+  """ResNet-18/50 or VGG-16-BN from ``config.model`` (width, stages, stem,
+  dtype); ``model.stage_sizes = ()`` keeps the architecture's own."""
+  m = config.model
+  dtype = compute_dtype(config)
+  sizes = tuple(m.stage_sizes)
+  if m.base == "vgg16":
+    return nw.VGG(num_classes, sizes or nw_vgg.VGG16_STAGES, m.num_filters,
+                  dtype)
+  depth = int(m.base[len("resnet"):])
+  default_sizes, block = nw_resnet.RESNET_STAGES[depth]
+  return nw.ResNet(num_classes, sizes or default_sizes, block, m.num_filters,
+                   m.resnet_stem, dtype)
+
+
+class FrozenBase(nn.Module):
+  """A base that always runs in evaluation mode (BatchNorm on its running
+  averages, no statistics update) with no gradient through its outputs: the
+  frozen base of ``model.epinet.freeze_base``. Its weights sit under
+  ``base`` in its own scope; the optimizer leaves them unchanged (see
+  :func:`make_optimizer`)."""
+
+  base: nn.Module
+
+  def __call__(self, x, *, train: bool = False):
+    del train
+    logits, features = nw.split_base_output(self.base(x, train=False))
+    return (jax.lax.stop_gradient(logits), jax.lax.stop_gradient(features))
+
+
+def frozen_base_variables(epinet_variables, base_variables):
+  """The epinet's variables with its frozen base taken from a trained base
+  model's variables (``params`` and ``batch_stats``, if any)."""
+  out = dict(epinet_variables)
+  for col, value in base_variables.items():
+    if col not in out or "base" not in out[col]:
+      continue
+    inner = dict(out[col])
+    inner["base"] = {**inner["base"], "base": value}
+    out[col] = inner
+  return out
 
 
 class _Unsqueeze(nn.Module):
@@ -175,8 +227,11 @@ def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
     cfg = config.model.epinet
     include_inputs = cfg.include_inputs and not (
         config.symmetry.group and config.symmetry.placement == "base+head")
+    base = make_base_network(config, num_classes)
+    if cfg.freeze_base:
+      base = FrozenBase(base)
     enn = nw.make_epinet(
-        make_base_network(config, num_classes), num_classes=num_classes,
+        base, num_classes=num_classes,
         index_dim=cfg.index_dim, hidden_sizes=tuple(cfg.hidden_sizes),
         include_inputs=include_inputs, prior=cfg.prior or None,
         prior_scale=cfg.prior_scale)
@@ -237,16 +292,30 @@ def make_schedule(config) -> optax.Schedule:
   return schedule
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
+def make_optimizer(config, kind: str | None = None
+                   ) -> optax.GradientTransformation:
+  """The optimizer of ``config.optimizer``; for the frozen-base epinet
+  (``kind='epinet'`` and ``model.epinet.freeze_base``) the base's weights
+  get zero updates (no momentum, no weight decay: they stay bit-identical)."""
   opt, schedule = config.optimizer, make_schedule(config)
   if opt.name == "adam":
-    return optax.adam(schedule)
-  if opt.name == "adamw":
-    return optax.adamw(schedule, weight_decay=opt.decoupled_weight_decay)
-  tx = optax.sgd(schedule, momentum=opt.momentum or None)
-  if opt.decoupled_weight_decay:
-    tx = optax.chain(optax.add_decayed_weights(opt.decoupled_weight_decay), tx)
+    tx = optax.adam(schedule)
+  elif opt.name == "adamw":
+    tx = optax.adamw(schedule, weight_decay=opt.decoupled_weight_decay)
+  else:
+    tx = optax.sgd(schedule, momentum=opt.momentum or None)
+    if opt.decoupled_weight_decay:
+      tx = optax.chain(optax.add_decayed_weights(opt.decoupled_weight_decay),
+                       tx)
+  if kind == "epinet" and config.model.epinet.freeze_base:
+    tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               _frozen_base_labels)
   return tx
+
+
+def _frozen_base_labels(params):
+  return {k: jax.tree.map(lambda _, k=k: "frozen" if k == "base" else "train",
+                          v) for k, v in params.items()}
 
 
 def example_input(shape) -> jax.Array:

@@ -1,0 +1,246 @@
+"""The loss study: one step of every CIFAR-10 grid cell under mock data, the
+grid's resume logic and report, and the frozen-base epinet."""
+
+import importlib.util
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from enn_sym import data as dataset
+from enn_sym import train
+from enn_sym.train import _loop
+from enn_sym.train import _models
+from enn_sym.train import _steps
+from tests.train_helpers import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(path, name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+study = _load("experiments/loss_study.py", "_loss_study")
+CIFAR = _load("configs/loss_study_cifar10.py", "_ls_cifar").get_config
+CPU = _load("configs/loss_study_mnist5k.py", "_ls_cpu").get_config
+
+
+def test_grids_and_cell_configs():
+  cifar, cpu = CIFAR(), CPU()
+  assert [c for c in study.cells(cifar)] == [
+      (a, l) for a in ("resnet18", "resnet50", "vgg16")
+      for l in ("ce", "entropy_reg", "focal", "logit_l1")]  # sorted
+  assert cifar.losses.to_dict() == cpu.losses.to_dict()
+  for config in (cifar, cpu):
+    for arch, loss in study.cells(config):
+      cfg = study.cell_config(config, arch, loss)
+      train.validate_config(cfg)
+      assert cfg.eval_every == config.steps_per_epoch  # ECE every epoch
+      assert cfg.num_steps == config.num_epochs * config.steps_per_epoch
+  cfg = study.cell_config(cifar, "resnet50", "focal")
+  assert (cfg.model.base, cfg.loss.name, cfg.loss.gamma) == (
+      "resnet50", "focal", 3.0)
+  assert (cfg.optimizer.name, cfg.optimizer.momentum, cfg.loss.weight_decay,
+          cfg.batch_size, cfg.num_steps) == ("sgd", 0.9, 5e-4, 128, 350 * 351)
+  assert cifar.base.model.base == "resnet18"  # the base config is untouched
+  with pytest.raises(ValueError, match="Unknown cell 'resnet18/mse'"):
+    study.select_cells(cifar, ["resnet18/mse"])
+  assert study.select_cells(cifar, index=5) == [("resnet50", "entropy_reg")]
+  with pytest.raises(ValueError, match="out of range"):
+    study.select_cells(cifar, index=12)
+
+
+def _fake_train(calls, steps_per_epoch):
+  """A stand-in for train_and_evaluate that writes a cell's outputs."""
+
+  def fake(cfg, workdir):
+    calls.append(workdir)
+    os.makedirs(os.path.join(workdir, "base", "checkpoints", "1"),
+                exist_ok=True)
+    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+      for epoch in range(1, cfg.num_steps // steps_per_epoch + 1):
+        rec = {"model": "base", "split": "test", "step": epoch *
+               steps_per_epoch, "ece": 0.1 / epoch, "accuracy": 0.5,
+               "nll": 1.0}
+        f.write(json.dumps(rec) + "\n")
+    summary = {"base": {k: 0.5 for k in train._report.SUMMARY_KEYS}}
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f)
+    return summary
+
+  return fake
+
+
+def test_grid_resume_skips_done_cells_and_resumes_partial_ones(tmp_path):
+  config = CPU()
+  config.num_epochs = 3
+  workdir = str(tmp_path)
+  calls = []
+  fake = _fake_train(calls, config.steps_per_epoch)
+  # A partly finished cell: checkpoints but no summary.
+  partial = study.cell_dir(workdir, "vgg", "focal")
+  os.makedirs(os.path.join(partial, "base", "checkpoints", "27"))
+  assert study.cell_status(partial) == "partial"
+  statuses = {f"{a}/{l}": study.run_cell(config, a, l, workdir, fake)
+              for a, l in study.cells(config)[:2] + [("vgg", "focal")]}
+  assert statuses == {"resnet_basic/ce": "todo",
+                      "resnet_basic/entropy_reg": "todo",
+                      "vgg/focal": "partial"}
+  assert len(calls) == 3
+  # A rerun of the whole grid trains only the 9 cells not done yet.
+  for arch, loss in study.cells(config):
+    study.run_cell(config, arch, loss, workdir, fake)
+  assert len(calls) == 12
+  assert len(set(calls)) == 12
+  for arch, loss in study.cells(config):
+    study.run_cell(config, arch, loss, workdir, fake)
+  assert len(calls) == 12  # everything done: nothing trained
+  results, table = study.report(config, workdir)
+  assert len(results) == 12
+  curve = results["vgg/focal"]["curves"]["base"]
+  assert curve["epoch"] == [1.0, 2.0, 3.0]
+  assert table.count("\n") == 12 + 1
+  assert os.path.getsize(tmp_path / "loss_study.png") > 10_000
+  assert json.loads((tmp_path / "results.json").read_text()) == json.loads(
+      json.dumps(results))
+
+
+def test_curves_keep_the_last_record_of_a_step(tmp_path):
+  lines = [{"model": "base", "split": "test", "step": s, "ece": e,
+            "accuracy": 0.9, "nll": 0.3}
+           for s, e in ((27, 0.3), (54, 0.2), (54, 0.25), (81, 0.1))]
+  lines.insert(1, {"model": "base", "split": "train", "step": 27,
+                   "loss": 1.0})
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(l) + "\n" for l in lines))
+  curves = study.read_curves(str(tmp_path), 27)
+  assert curves["base"]["epoch"] == [1.0, 2.0, 3.0]
+  assert curves["base"]["ece"] == [0.3, 0.25, 0.1]
+
+
+def _shrink(cfg, tmp_path):
+  """One step, tiny widths: the full-width models are covered by the
+  parameter-count tests."""
+  cfg.model.num_filters = 2
+  cfg.model.stage_sizes = (1,)
+  cfg.num_steps = 1
+  cfg.batch_size = 8
+  cfg.eval_batch_size = 8
+  cfg.eval_every = 1
+  cfg.checkpoint_every = 1
+  cfg.progress_bar = False
+  cfg.plots = False
+  cfg.metrics.joint_num_samples = 4
+  cfg.data.data_dir = str(tmp_path / "tfds")
+  return cfg
+
+
+@pytest.mark.slow
+def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
+  """Each of the 12 cells takes one jitted train step on a mock CIFAR-10
+  batch through the pipeline's own data, model, loss and optimizer; one
+  cell also runs train_and_evaluate end to end (eval, temperature, files)
+  with its epinet variant on the frozen base."""
+  config = CIFAR()
+  seen = set()
+  mesh = _steps.make_mesh()
+  with tfds.testing.mock_data(num_examples=16):
+    data = _loop._Data(_shrink(study.cell_config(config, "resnet18", "ce"),
+                               tmp_path))
+    assert data.image_shape == (32, 32, 3)
+    batches = dataset.train_batches(data.local["train"], batch_size=8,
+                                    seed=0, preprocess=data.train_preprocess,
+                                    prefetch=0)
+    batch = _steps.global_batch(next(batches), mesh)
+    batches.close()
+    states = {}
+    for arch, loss in study.cells(config):
+      cfg = _shrink(study.cell_config(config, arch, loss), tmp_path)
+      train.validate_config(cfg)
+      seen.add((cfg.model.base, cfg.loss.name))
+      spec = _models.make_model("base", cfg, 10)
+      optimizer = _models.make_optimizer(cfg, "base")
+      if arch not in states:  # One init per architecture (same optimizer).
+        states[arch] = _steps.init_state(
+            spec.enn, optimizer, _models.example_input(data.image_shape), 0,
+            mesh)
+      state = jax.tree.map(jnp.copy, states[arch])  # the step donates it
+      step = _steps.make_train_step(_models.make_loss_fn(spec, cfg),
+                                    optimizer, mesh)
+      state, out = step(state, batch)
+      assert int(state.step) == 1 and np.isfinite(float(out["loss"])), (
+          arch, loss)
+    # The epinet variant end to end: base, then an epinet on the frozen base.
+    cfg = _shrink(study.cell_config(config, "vgg16", "focal"), tmp_path)
+    cfg.models = ("base", "epinet")
+    cfg.model.epinet.freeze_base = True
+    cfg.model.epinet.hidden_sizes = (4,)
+    cfg.model.epinet.index_dim = 2
+    cfg.model.epinet.prior = "mlp_ensemble"
+    cfg.eval_num_indices = 2
+    cfg.loss.num_index_samples = 2
+    workdir = str(tmp_path / "vgg16" / "focal")
+    summary = train.train_and_evaluate(cfg, workdir)
+  assert set(summary) == {"base", "epinet"}
+  for values in summary.values():
+    assert 0.0 <= values["accuracy"] <= 1.0 and np.isfinite(values["nll"])
+    assert 0.0 <= values["ece"] <= 1.0 and np.isfinite(values["ece_ts"])
+  assert summary["epinet"]["mutual_info"] > 0
+  assert study.cell_status(workdir) == "done"
+  assert len(seen) == 12
+
+
+def test_frozen_base_epinet_trains_only_the_head():
+  config = tiny_config(models=("base", "epinet"), **{
+      "model.base": "resnet18", "model.num_filters": 2,
+      "model.stage_sizes": (1,), "model.epinet.freeze_base": True,
+      "model.epinet.include_inputs": False, "optimizer.name": "sgd",
+      "optimizer.learning_rate": 0.1})
+  train.validate_config(config)
+  mesh = _steps.make_mesh()
+  x = jnp.zeros((1, 8, 8, 1))
+  base_spec = _models.make_model("base", config, 10)
+  base_state = _steps.init_state(base_spec.enn, _models.make_optimizer(
+      config, "base"), x, 7, mesh)
+  spec = _models.make_model("epinet", config, 10)
+  optimizer = _models.make_optimizer(config, "epinet")
+  state = _steps.init_state(spec.enn, optimizer, x, 0, mesh)
+  variables = _models.frozen_base_variables(state.variables,
+                                            base_state.variables)
+  params = variables.pop("params")
+  state = state.replace(params=params, state=variables)
+  frozen = jax.tree.map(np.asarray, {
+      "params": base_state.params,
+      "batch_stats": base_state.state["batch_stats"]})
+  head = jax.tree.map(np.asarray, state.params["head"])
+  step = _steps.make_train_step(_models.make_loss_fn(spec, config),
+                                optimizer, mesh)
+  rng = np.random.default_rng(0)
+  for _ in range(2):
+    batch = {"image": rng.random((16, 8, 8, 1), np.float32),
+             "label": rng.integers(0, 10, 16).astype(np.int32),
+             "index": np.arange(16, dtype=np.int32)}
+    state, _ = step(state, _steps.global_batch(batch, mesh))
+  after = {"params": state.params["base"]["base"],
+           "batch_stats": state.state["batch_stats"]["base"]["base"]}
+  for a, b in zip(jax.tree.leaves(frozen), jax.tree.leaves(after)):
+    np.testing.assert_array_equal(a, b)  # bit-identical: weights and stats
+  moved = [not np.array_equal(a, b) for a, b in zip(
+      jax.tree.leaves(head), jax.tree.leaves(state.params["head"]))]
+  assert all(moved)
+  # The epinet's mean network is the trained base: same base logits.
+  x = jnp.asarray(rng.random((4, 8, 8, 1), np.float32))
+  z = spec.enn.indexer(jax.random.key(0))
+  base_logits, out = jax.jit(lambda b, e: (
+      base_spec.enn.apply(b, x, None).preds, spec.enn.apply(e, x, z)))(
+          base_state.variables, state.variables)
+  np.testing.assert_allclose(out.extra["base_logits"], base_logits, rtol=1e-5,
+                             atol=1e-6)
