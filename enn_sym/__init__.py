@@ -1,11 +1,17 @@
 """enn_sym: epistemic neural networks with symmetry, in JAX.
 
-Subpackages: ``networks`` (bases, epinet, ensemble, dropout, priors),
-``losses`` (single losses and ENN wrappers), ``metrics`` (streaming calibration
-metrics), ``data`` (embedded and TFDS pipelines).
+Subpackages: ``networks`` (bases, epinet, ensemble, dropout, priors, ResNet,
+VGG), ``losses`` (single losses and ENN wrappers), ``metrics`` (streaming
+calibration metrics), ``data`` (embedded, synthetic and TFDS pipelines),
+``symmetry`` (groups, invariant wrappers, vector neurons), ``bounds``
+(calibration bounds for invariant models), ``landscape`` (connected
+components of loss level sets). ``enn_sym.train`` (the training pipeline) is
+imported on demand.
 """
 
+from enn_sym import bounds
 from enn_sym import data
+from enn_sym import landscape
 from enn_sym import losses
 from enn_sym import metrics
 from enn_sym import networks
