@@ -1,7 +1,9 @@
 """CIFAR-10 from TFDS (prepare it first: see README), LeNet base.
 
 Standard augmentation (4-pixel pad + random crop, horizontal flip) and
-per-channel normalisation. ResNet/VGG bases arrive with the loss-study issue.
+per-channel normalisation. For ResNet-18/50 and VGG-16 on CIFAR-10 with the
+standard recipe, see ``configs/loss_study_cifar10.py`` (one cell of it:
+``experiments/loss_study.py --cells=resnet18/ce``).
 """
 
 from enn_sym.train import default_config

@@ -1,7 +1,8 @@
 """ImageNet-2012 from TFDS (manual download; see README), 224x224 crops.
 
-A placeholder-sized LeNet base keeps the pipeline testable; the ResNet bases
-of the loss-study issue are the intended models at this scale.
+A placeholder-sized LeNet base keeps the pipeline testable. The intended
+model at this scale is ResNet-50 with the ImageNet stem:
+``--config.model.base=resnet50 --config.model.resnet_stem=imagenet``.
 """
 
 from enn_sym.train import default_config

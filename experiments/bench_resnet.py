@@ -22,6 +22,7 @@ import statistics
 import time
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 
@@ -133,4 +134,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_cli.parse_flags)

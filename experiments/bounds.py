@@ -19,15 +19,15 @@ from __future__ import annotations
 import os
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 
 from enn_sym.bounds import _experiment
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = _cli.define_config_file(
     "config", os.path.join(_HERE, "..", "configs", "bounds.py"),
-    "Path to the experiment config file.", lock_config=True)
+    "Path to the experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir", "bounds"),
                                "Output directory.")
 
@@ -44,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_cli.parse_flags)

@@ -30,8 +30,8 @@ import os
 import time
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -257,10 +257,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _CONFIG = config_flags.DEFINE_config_file(
+  _CONFIG = _cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "landscape.py"),
-      "Path to the experiment config file.", lock_config=True)
+      "Path to the experiment config file.")
   _WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir",
                                                          "landscape"),
                                  "Output directory.")
-  app.run(main)
+  app.run(main, flags_parser=_cli.parse_flags)

@@ -30,14 +30,14 @@ import time
 from typing import Any, Mapping, Sequence
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = _cli.define_config_file(
     "config", os.path.join(_HERE, "..", "configs", "loss_study_mnist5k.py"),
-    "Path to a loss-study config file with get_config().", lock_config=True)
+    "Path to a loss-study config file with get_config().")
 _WORKDIR = flags.DEFINE_string("workdir", "workdir/loss_study",
                                "Output directory (one sub-folder per cell).")
 _CELLS = flags.DEFINE_list("cells", [], "Cells to run, e.g. resnet18/focal "
@@ -326,4 +326,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_cli.parse_flags)

@@ -21,11 +21,11 @@ import time
 from typing import Any, Mapping, Sequence
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 import jax
 import numpy as np
-from ml_collections import config_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -239,9 +239,9 @@ def run(config, workdir: str) -> dict:
 
 def define_flags(default_config: str):
   """The ``--config`` and ``--workdir`` flags of an experiment script."""
-  config = config_flags.DEFINE_config_file(
+  config = _cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", default_config),
-      "Path to the experiment config file.", lock_config=True)
+      "Path to the experiment config file.")
   workdir = flags.DEFINE_string(
       "workdir", os.path.join("workdir", default_config[:-3]),
       "Output directory (runs resume from its checkpoints).")
@@ -263,4 +263,4 @@ def main_for(run_fn, config_flag, workdir_flag):
 
 if __name__ == "__main__":
   _CONFIG, _WORKDIR = define_flags("rotation_calibration.py")
-  app.run(main_for(run, _CONFIG, _WORKDIR))
+  app.run(main_for(run, _CONFIG, _WORKDIR), flags_parser=_cli.parse_flags)

@@ -12,14 +12,14 @@ import os
 import sys
 
 from absl import app
+from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = _cli.define_config_file(
     "config", os.path.join(_HERE, "..", "configs", "default.py"),
-    "Path to a config file with get_config().", lock_config=True)
+    "Path to a config file with get_config().")
 _WORKDIR = flags.DEFINE_string("workdir", "workdir/default",
                                "Output directory (resumes from it).")
 
@@ -40,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_cli.parse_flags)
