@@ -26,18 +26,6 @@ from enn_sym import _cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 
-_STEPS = flags.DEFINE_integer("steps", 351, "Timed steps per round "
-                              "(351 x 128 = one epoch of train[:90%]).")
-_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
-_BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-_ROUNDS = flags.DEFINE_integer("rounds", 1, "Alternating rounds per dtype.")
-_DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"],
-                            "Compute dtypes to compare.")
-_NUM_FILTERS = flags.DEFINE_integer("num_filters", 64,
-                                    "ResNet-18 width (64 = standard).")
-_JSON = flags.DEFINE_string("json", "", "Also write the results here.")
-
-
 def _config(dtype: str, batch_size: int, num_filters: int):
   from enn_sym.train import default_config  # pylint: disable=g-import-not-at-top
   c = default_config()
@@ -133,5 +121,22 @@ def main(argv):
       json.dump(result, f, indent=2)
 
 
+def _define_flags():
+  """The flags (defined only when run as a script: importable next to
+  other experiment scripts)."""
+  global _STEPS, _WARMUP, _BATCH, _ROUNDS, _DTYPES, _NUM_FILTERS, _JSON  # pylint: disable=global-statement
+  _STEPS = flags.DEFINE_integer("steps", 351, "Timed steps per round "
+                                "(351 x 128 = one epoch of train[:90%]).")
+  _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
+  _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+  _ROUNDS = flags.DEFINE_integer("rounds", 1, "Alternating rounds per dtype.")
+  _DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"],
+                              "Compute dtypes to compare.")
+  _NUM_FILTERS = flags.DEFINE_integer("num_filters", 64,
+                                      "ResNet-18 width (64 = standard).")
+  _JSON = flags.DEFINE_string("json", "", "Also write the results here.")
+
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main, flags_parser=_cli.parse_flags)

@@ -25,11 +25,6 @@ from absl import flags
 from enn_sym.bounds import _experiment
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = _cli.define_config_file(
-    "config", os.path.join(_HERE, "..", "configs", "bounds.py"),
-    "Path to the experiment config file.")
-_WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir", "bounds"),
-                               "Output directory.")
 
 
 def run(config, workdir: str) -> dict:
@@ -44,4 +39,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Flags are defined only when run as a script, so tests can import run().
+  _CONFIG = _cli.define_config_file(
+      "config", os.path.join(_HERE, "..", "configs", "bounds.py"),
+      "Path to the experiment config file.")
+  _WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir", "bounds"),
+                                 "Output directory.")
   app.run(main, flags_parser=_cli.parse_flags)

@@ -35,24 +35,6 @@ from absl import flags
 from absl import logging
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = _cli.define_config_file(
-    "config", os.path.join(_HERE, "..", "configs", "loss_study_mnist5k.py"),
-    "Path to a loss-study config file with get_config().")
-_WORKDIR = flags.DEFINE_string("workdir", "workdir/loss_study",
-                               "Output directory (one sub-folder per cell).")
-_CELLS = flags.DEFINE_list("cells", [], "Cells to run, e.g. resnet18/focal "
-                           "(default: all).")
-_CELL_INDEX = flags.DEFINE_integer(
-    "cell_index", -1, "Run only cell number i of --list (for job arrays).")
-_REPORT_ONLY = flags.DEFINE_bool("report_only", False,
-                                 "Train nothing; report the finished cells.")
-_LIST = flags.DEFINE_bool("list", False, "Print the numbered cells and exit.")
-_CACHE = flags.DEFINE_string(
-    "compilation_cache", "<workdir>/jax_cache",
-    "JAX persistent compilation cache ('' = off). Cells of one architecture "
-    "share their evaluation and prediction programs, so only the train step "
-    "compiles per loss; a rerun compiles nothing.")
-
 COLUMNS = ("arch", "loss", "model", "accuracy", "nll", "ece", "ece_ts",
            "temperature", "min_ece", "min_ece_epoch", "train_seconds")
 LOSS_STYLE = {"ce": "tab:blue", "entropy_reg": "tab:orange",
@@ -325,5 +307,29 @@ def main(argv):
         f"outputs in {workdir}", flush=True)
 
 
+def _define_flags():
+  """The script's flags (defined only when run as a script, so that tests
+  can import this module next to other experiment scripts)."""
+  global _CONFIG, _WORKDIR, _CELLS, _CELL_INDEX, _REPORT_ONLY, _LIST, _CACHE  # pylint: disable=global-statement
+  _CONFIG = _cli.define_config_file(
+      "config", os.path.join(_HERE, "..", "configs", "loss_study_mnist5k.py"),
+      "Path to a loss-study config file with get_config().")
+  _WORKDIR = flags.DEFINE_string("workdir", "workdir/loss_study",
+                                 "Output directory (one sub-folder per cell).")
+  _CELLS = flags.DEFINE_list("cells", [], "Cells to run, e.g. resnet18/focal "
+                             "(default: all).")
+  _CELL_INDEX = flags.DEFINE_integer(
+      "cell_index", -1, "Run only cell number i of --list (for job arrays).")
+  _REPORT_ONLY = flags.DEFINE_bool("report_only", False,
+                                   "Train nothing; report the finished cells.")
+  _LIST = flags.DEFINE_bool("list", False, "Print the numbered cells and exit.")
+  _CACHE = flags.DEFINE_string(
+      "compilation_cache", "<workdir>/jax_cache",
+      "JAX persistent compilation cache ('' = off). Cells of one architecture "
+      "share their evaluation and prediction programs, so only the train step "
+      "compiles per loss; a rerun compiles nothing.")
+
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main, flags_parser=_cli.parse_flags)

@@ -17,11 +17,6 @@ from absl import flags
 from absl import logging
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = _cli.define_config_file(
-    "config", os.path.join(_HERE, "..", "configs", "default.py"),
-    "Path to a config file with get_config().")
-_WORKDIR = flags.DEFINE_string("workdir", "workdir/default",
-                               "Output directory (resumes from it).")
 
 
 def main(argv):
@@ -40,4 +35,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Flags are defined only when run as a script (importable next to others).
+  _CONFIG = _cli.define_config_file(
+      "config", os.path.join(_HERE, "..", "configs", "default.py"),
+      "Path to a config file with get_config().")
+  _WORKDIR = flags.DEFINE_string("workdir", "workdir/default",
+                                 "Output directory (resumes from it).")
   app.run(main, flags_parser=_cli.parse_flags)
