@@ -226,3 +226,88 @@ def test_regression_orbit_variance_by_hand():
   # Any other invariant prediction does worse.
   for c0, c1 in [(0.5, 2.0), (1.0, 2.5), (1.2, 1.8)]:
     assert np.mean((np.array([c0, c1])[ids] - y) ** 2) > 8 / 5
+
+
+# Regression tests of review fixes.
+
+
+def test_orbit_ids_match_float64_points_under_a_float32_jax_group():
+  # The plane swap acts through jnp (float32 without x64): its images of
+  # float64 points used to miss their partners after rounding, splitting
+  # orbits silently.
+  rng = np.random.default_rng(0)
+  xy = 3 * rng.normal(size=(200, 2))
+  pts = np.concatenate([np.c_[xy, np.zeros(200)], np.c_[xy, np.ones(200)]])
+  ids = bounds.orbit_ids_from_group(pts, data.PlaneSwapGroup())
+  np.testing.assert_array_equal(ids, np.tile(np.arange(200), 2))
+
+
+def test_orbit_ids_match_across_a_rounding_boundary():
+  # 0.1000005 and 0.1000005 + 1e-12 round to different 6-decimal values.
+  pts = np.array([[0.1000005], [0.1000005 + 1e-12], [5.0]])
+  np.testing.assert_array_equal(bounds.orbit_ids_from_group(pts, []),
+                                [0, 0, 1])
+
+
+def test_more_bad_input_raises_named_errors():
+  probs = np.array([[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 4)
+  with pytest.raises(InputError, match="orbit_ids must have shape"):
+    bounds.calibration_bounds(probs, LABELS, ORBITS[:5])
+  with pytest.raises(InputError, match="at least one example"):
+    bounds.calibration_bounds(np.zeros((0, 2)), np.zeros(0, int),
+                              np.zeros(0, int))
+  for atol in (-1.0, float("nan")):
+    with pytest.raises(InputError, match="atol"):
+      bounds.calibration_bounds(probs, LABELS, ORBITS, atol=atol)
+  empty = np.zeros(0, int)
+  with pytest.raises(InputError, match="non-empty"):
+    bounds.error_lower_bound(empty, empty, 2)
+  with pytest.raises(InputError, match="targets"):
+    bounds.regression_error_lower_bound(empty, np.zeros(0))
+  for conf in (np.zeros(0), np.array([0.5, 1.5]), np.array([np.nan])):
+    with pytest.raises(InputError, match="confidences"):
+      bounds.unconstrained_upper_bound_of(conf)
+  dens = lambda t: np.full(np.shape(t), 1 / (2 * math.pi))
+  with pytest.raises(InputError, match="node_weights"):
+    bounds.numeric_dissent(dens, data.sector_labelling((0, 1)),
+                           data.circle_orbit(2), np.array([1.0]),
+                           np.array([-1.0]), 2, normalization_atol=10.0)
+  with pytest.raises(InputError, match="dissent"):
+    bounds.ece_upper_bound_binary("0.3")
+  # NaN between the check grid's points: caught by the integral.
+  nan_between = lambda p: float("nan") if 0.001 < p < 0.004 else 1.0
+  with pytest.raises(InputError, match="confidence_density"):
+    bounds.ece_lower_bound(nan_between, 0.5)
+
+
+@hypothesis.given(st.integers(1, 5), st.integers(2, 4), st.data())
+def test_weighted_invariant_ece_lies_within_the_bounds(num_orbits,
+                                                        num_classes, draw):
+  # As above, with arbitrary (some zero) weights and shuffled, sparse ids.
+  sizes = draw.draw(st.lists(st.integers(1, 4), min_size=num_orbits,
+                             max_size=num_orbits))
+  n = sum(sizes)
+  perm = np.array(draw.draw(st.permutations(range(n))))
+  orbits = 7 * np.repeat(np.arange(num_orbits), sizes)[perm] + 3
+  labels = np.array(draw.draw(st.lists(st.integers(0, num_classes - 1),
+                                       min_size=n, max_size=n)))
+  weights = np.array(draw.draw(st.lists(
+      st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]), min_size=n, max_size=n)))
+  hypothesis.assume(weights.sum() > 0)
+  logits = np.array(draw.draw(st.lists(
+      st.lists(st.floats(-4, 4), min_size=num_classes,
+               max_size=num_classes), min_size=num_orbits,
+      max_size=num_orbits)))
+  p = np.exp(logits - logits.max(1, keepdims=True))
+  probs = (p / p.sum(1, keepdims=True))[(orbits - 3) // 7]
+  num_bins = draw.draw(st.sampled_from([1, 4, 15]))
+  b = bounds.calibration_bounds(probs, labels, orbits, num_bins=num_bins,
+                                weights=weights)
+  assert b.invariant and b.holds(atol=1e-9)
+  # The ECE agrees with a direct per-example binning.
+  w = weights / weights.sum()
+  conf, hit = probs.max(1), probs.argmax(1) == labels
+  bins = bounds.bin_ids(conf, num_bins)
+  ece = sum(abs(np.sum(w[bins == k] * (hit[bins == k] - conf[bins == k])))
+            for k in range(num_bins))
+  assert b.ece == pytest.approx(ece, abs=1e-12)

@@ -100,3 +100,19 @@ def test_six_nine_task_pairs_and_ceiling():
 def test_circle_orbit_quadrature():
   pts, w = data.circle_orbit(None, 8)(0.0)
   assert w.sum() == pytest.approx(2 * math.pi) and pts.shape == (8,)
+
+
+def test_swiss_roll_returns_exactly_num_points():
+  # Half-even rounding of both pair counts used to give 8 or 12 points.
+  for n, c, i in [(10, 0.5, 0.5), (10, 0.3, 0.7), (10, 0.3, 0.65),
+                  (11, 0.45, 0.45), (2, 0.1, 0.1)]:
+    task = data.swiss_roll_task(n, c, i)
+    assert len(task) == n
+    kinds = np.bincount(task.kind, minlength=3) / n
+    np.testing.assert_allclose(kinds, [c, i, max(0.0, 1 - c - i)],
+                               atol=2 / n + 1e-12)
+  with pytest.raises(InputError, match="num_points must be even"):
+    data.swiss_roll_task(401, 0.5, 0.5)
+  assert len(data.swiss_roll_task(10, 0.5, 0.5, noise=np.float32(0.1))) == 10
+  with pytest.raises(InputError, match="noise"):
+    data.swiss_roll_task(10, 0.5, 0.5, noise=True)

@@ -35,6 +35,7 @@ expectation.
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
+import warnings
 
 import numpy as np
 from scipy import integrate
@@ -46,7 +47,7 @@ Density = Callable[[float], float]
 
 
 def _check_fraction(value, name: str, hint: str) -> float:
-  if isinstance(value, (bool, np.bool_)):
+  if isinstance(value, (bool, np.bool_, str, bytes)):
     raise InputError(f"{name} must be a number in [0, 1] ({hint}); got "
                      f"{value!r}.")
   try:
@@ -63,8 +64,17 @@ def _integrate(fn, low: float, high: float, breaks=()) -> float:
   if high <= low:
     return 0.0
   pts = [b for b in breaks if low < b < high]
-  val, _ = integrate.quad(fn, low, high, points=pts or None, limit=500,
-                          epsabs=1e-11, epsrel=1e-10)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    val, _ = integrate.quad(fn, low, high, points=pts or None, limit=500,
+                            epsabs=1e-11, epsrel=1e-10)
+  if not np.isfinite(val):
+    raise InputError(
+        f"the integrand is not finite on [{low:.3g}, {high:.3g}] (got "
+        f"{val}): confidence_density (and accuracy) must be finite and "
+        "non-negative everywhere on [0, 1], not only on a grid.")
+  for w in caught:  # Re-emit what quad warned about a finite result.
+    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
   return float(val)
 
 
@@ -91,6 +101,10 @@ def check_confidence_density(r: Density, *, atol: float = 1e-4,
         "confidence_density must be finite and non-negative on [0, 1]; got "
         f"a value {vals[np.argmin(np.nan_to_num(vals, nan=-np.inf))]!r}.")
   total = _integrate(r, 0.0, 1.0, breaks)
+  if not np.isfinite(total):
+    raise InputError(
+        f"confidence_density integrates to {total} over [0, 1]: it must be "
+        "finite and non-negative everywhere on [0, 1] (not only on a grid).")
   if abs(total - 1.0) > atol:
     raise InputError(
         f"confidence_density integrates to {total:.6g} over [0, 1], not 1: "
@@ -268,7 +282,10 @@ def calibration_bounds(probs, labels, orbit_ids, *, num_bins: int = 15,
   * ``invariant``: the confidence and the prediction are constant on every
     orbit (confidence within ``atol``): the precondition of the invariant
     bounds, checked rather than assumed. When False, ``lower``, ``upper``,
-    ``lower_paper`` and ``upper_paper`` are ``nan``.
+    ``lower_paper`` and ``upper_paper`` are ``nan``. When True, each orbit
+    is binned by its mean confidence, so an orbit whose confidences differ
+    by less than ``atol`` but straddle a bin edge goes into one bin (the
+    ECE may then differ from a per-example binning by that orbit's mass).
 
   Args:
     probs: ``[N, C]`` predictive probabilities (for an ENN, the mean
@@ -294,7 +311,17 @@ def calibration_bounds(probs, labels, orbit_ids, *, num_bins: int = 15,
   if isinstance(num_bins, (bool, np.bool_)) or not isinstance(
       num_bins, (int, np.integer)) or num_bins < 1:
     raise InputError(f"num_bins must be a positive integer; got {num_bins!r}.")
+  if n == 0:
+    raise InputError("probs must hold at least one example; got shape "
+                     f"{p.shape}.")
+  if isinstance(atol, (bool, np.bool_)) or not isinstance(
+      atol, (int, float, np.integer, np.floating)) or not atol >= 0 or (
+          not np.isfinite(atol)):
+    raise InputError(
+        f"atol must be a finite number >= 0 (the tolerance of the invariance "
+        f"check on confidences); got {atol!r}.")
   labels = _dissent._check_labels(labels, c, n)  # pylint: disable=protected-access
+  _dissent._check_1d(orbit_ids, "orbit_ids", n)  # pylint: disable=protected-access
   w = _dissent.check_weights(weights, n)
   w = w / w.sum()
   om = _dissent.orbit_masses(orbit_ids, labels, c, w)
@@ -369,6 +396,13 @@ def calibration_bounds(probs, labels, orbit_ids, *, num_bins: int = 15,
 def unconstrained_upper_bound_of(confidences, weights=None) -> float:
   r""":math:`\frac12 + E|\frac12 - c|` for empirical confidences ``[N]``."""
   conf = _dissent._check_1d(confidences, "confidences").astype(np.float64)  # pylint: disable=protected-access
+  if conf.size == 0 or not np.all(np.isfinite(conf)) or conf.min() < 0 or (
+      conf.max() > 1):
+    raise InputError(
+        "confidences must be a non-empty array of top-label probabilities in "
+        f"[0, 1]; got {conf.size} values"
+        + (f" in [{conf.min():.3g}, {conf.max():.3g}]." if conf.size else
+           "."))
   w = _dissent.check_weights(weights, conf.shape[0])
   return float(0.5 + np.sum(w / w.sum() * np.abs(0.5 - conf)))
 

@@ -125,6 +125,10 @@ def orbit_masses(orbit_ids, labels, num_classes: int,
   num_classes = _check_num_classes(num_classes)
   orbit = renumber(orbit_ids)
   n = orbit.shape[0]
+  if n == 0:
+    raise InputError(
+        "orbit_ids and labels must be non-empty (at least one example); got "
+        "0 examples.")
   labels = _check_labels(labels, num_classes, n)
   w = check_weights(weights, n)
   mass = np.zeros((int(orbit.max()) + 1 if n else 0, num_classes))
@@ -216,12 +220,18 @@ def orbit_ids_from_group(points, transforms, *, decimals: int = 6
 
   Args:
     points: ``[N, ...]`` array.
-    transforms: a sequence of callables ``[N, ...] -> [N, ...]``, the group
-      elements (or generators) acting on a batch; or an object with
-      ``elements()`` and ``act(g, x)`` (the :mod:`enn_sym.symmetry` group
-      protocol).
-    decimals: points equal after rounding to this many decimals are the
-      same point.
+    transforms: a sequence of callables ``[N, ...] -> [N, ...]``, ALL the
+      group elements acting on a batch; or an object with ``elements()``
+      and ``act(g, x)`` (the :mod:`enn_sym.symmetry` group protocol).
+      Generators alone suffice only when the point set is closed under each
+      of them: an image outside the set breaks the chain, so e.g. a quarter
+      turn alone does not link ``x`` with its half turn when the quarter
+      turns of ``x`` are absent (that orbit would come out split).
+    decimals: points within ``10 ** -decimals`` of each other in every
+      coordinate (max-norm) are the same point. Matching is by distance,
+      not by rounding, so images computed in lower precision (e.g. a JAX
+      group acting in float32 on float64 points) or landing on either side
+      of a rounding boundary still match.
 
   Returns:
     ``int64 [N]`` orbit ids (numbered as :func:`renumber`). Two examples get
@@ -238,12 +248,16 @@ def orbit_ids_from_group(points, transforms, *, decimals: int = 6
            for g in np.asarray(group.elements())]
   else:
     fns = list(transforms)
+  if isinstance(decimals, (bool, np.bool_)) or not isinstance(
+      decimals, (int, np.integer)):
+    raise InputError(f"decimals must be an integer; got {decimals!r}.")
+  if not np.all(np.isfinite(pts)):
+    raise InputError("points must be finite; found NaN or inf.")
+  from scipy import spatial  # pylint: disable=g-import-not-at-top
   n = pts.shape[0]
-  keyed = lambda a: [np.round(r, decimals).tobytes() for r in
-                     (a.reshape(n, -1) + 0.0)]  # + 0.0 folds -0.0 into 0.0.
-  where = {}
-  for i, k in enumerate(keyed(pts)):
-    where.setdefault(k, i)
+  flat = pts.reshape(n, -1)
+  tol = 10.0 ** (-int(decimals))
+  tree = spatial.cKDTree(flat)
   parent = np.arange(n)
 
   def find(i):
@@ -252,18 +266,23 @@ def orbit_ids_from_group(points, transforms, *, decimals: int = 6
       i = parent[i]
     return i
 
-  for i, k in enumerate(keyed(pts)):  # Duplicates are one point.
-    parent[find(i)] = find(where[k])
+  def union(i, j):
+    parent[find(i)] = find(j)
+
+  for i, j in tree.query_pairs(tol, p=np.inf):  # Duplicates are one point.
+    union(i, j)
   for fn in fns:
     moved = np.asarray(fn(pts), np.float64)
     if moved.shape != pts.shape:
       raise InputError(
           f"every transform must keep the shape {pts.shape} of points; one "
           f"returned {moved.shape}.")
-    for i, k in enumerate(keyed(moved)):
-      j = where.get(k)
-      if j is not None:
-        parent[find(i)] = find(j)
+    if not np.all(np.isfinite(moved)):
+      raise InputError("a transform returned NaN or inf points.")
+    dist, idx = tree.query(moved.reshape(n, -1), k=1, p=np.inf,
+                           distance_upper_bound=tol * (1 + 1e-9))
+    for i in np.flatnonzero(np.isfinite(dist)):
+      union(i, int(idx[i]))
   return renumber(np.array([find(i) for i in range(n)]))
 
 
@@ -325,8 +344,16 @@ def numeric_dissent(density: Callable[[Any], Any],
   """
   num_classes = _check_num_classes(num_classes)
   nodes = np.asarray(nodes, np.float64)
+  if nodes.ndim < 1 or nodes.shape[0] == 0:
+    raise InputError(
+        f"nodes must have shape [Q, ...] with Q >= 1; got {nodes.shape}.")
   node_weights = _check_1d(node_weights, "node_weights",
                            nodes.shape[0]).astype(np.float64)
+  if not np.all(np.isfinite(node_weights)) or node_weights.min() < 0:
+    raise InputError(
+        "node_weights must be finite and non-negative (a quadrature of the "
+        f"fundamental domain, e.g. midpoint_rule); got min "
+        f"{node_weights.min():.3g}.")
   total, minority, mass = [], [], []
   for q in range(nodes.shape[0]):
     pts, w = orbit(nodes[q])

@@ -34,6 +34,9 @@ def _targets(targets, n: int | None = None) -> np.ndarray:
     raise InputError(
         f"targets must have shape [N] or [N, dims] (N = {n}); got shape "
         f"{np.shape(targets)}.")
+  if y.shape[0] == 0:
+    raise InputError("targets must hold at least one example; got shape "
+                     f"{np.shape(targets)}.")
   if not np.all(np.isfinite(y)):
     raise InputError("targets must be finite; found NaN or inf.")
   return y

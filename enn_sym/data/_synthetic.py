@@ -149,6 +149,34 @@ class PlaneSwapGroup:
     return jnp.stack([self.act(g, x) for g in (0, 1)])
 
 
+def _orbit_counts(n: int, c: float, i: float, e: float
+                  ) -> tuple[int, int, int]:
+  """Orbit counts ``(n_c, n_i, n_e)`` with ``2 n_c + 2 n_i + n_e = n``.
+
+  Rounds the pair counts ``c n / 2`` and ``i n / 2`` half up and, when that
+  overshoots ``n``, lowers the one rounded up the most, so every mass
+  fraction is realised within one orbit (``2 / n``) and there are exactly
+  ``n`` points.
+  """
+  exact_c, exact_i = c * n / 2, i * n / 2
+  n_c, n_i = int(math.floor(exact_c + 0.5)), int(math.floor(exact_i + 0.5))
+  while 2 * (n_c + n_i) > n:
+    if n_c - exact_c >= n_i - exact_i and n_c > 0:
+      n_c -= 1
+    else:
+      n_i -= 1
+  n_e = n - 2 * (n_c + n_i)
+  if e <= 1e-9 and n_e > 0:
+    if n % 2:
+      raise InputError(
+          f"num_points must be even when extrinsic = 0 (every correct or "
+          f"incorrect orbit has two points); got num_points={n}. Use "
+          f"{n - 1} or {n + 1}, or allow some extrinsic mass.")
+    n_i += n_e // 2  # Unreachable for c + i = 1 and n even; kept safe.
+    n_e = 0
+  return n_c, n_i, n_e
+
+
 def _spiral_xy(s: np.ndarray, arm: np.ndarray) -> np.ndarray:
   """Points of the two-arm spiral, arc parameter ``s`` in [0, 1]."""
   theta = math.pi / 2 + 3 * math.pi * s
@@ -173,7 +201,9 @@ def swiss_roll_task(num_points: int, correct: float, incorrect: float,
   an orbit are exact swaps.
 
   Args:
-    num_points: ``N`` (mass fractions are realised to within one orbit).
+    num_points: ``N``, exactly the number of points returned (mass
+      fractions are realised to within one orbit, ``2 / N``); must be even
+      when ``extrinsic`` is 0.
     correct: fraction of the data mass on correct-symmetry orbits.
     incorrect: fraction on incorrect-symmetry orbits (``correct +
       incorrect <= 1``).
@@ -186,11 +216,12 @@ def swiss_roll_task(num_points: int, correct: float, incorrect: float,
   """
   n = _check_count(num_points, "num_points", 2)
   c, i, e = symmetry_fractions(correct, incorrect, extrinsic)
-  if not (isinstance(noise, (int, float)) and noise >= 0):
-    raise InputError(f"noise must be a number >= 0 (a std); got {noise!r}.")
-  n_c = int(round(c * n / 2))
-  n_i = int(round(i * n / 2))
-  n_e = max(0, n - 2 * (n_c + n_i)) if e > 0 else 0
+  if isinstance(noise, (bool, np.bool_)) or not isinstance(
+      noise, (int, float, np.integer, np.floating)) or not (
+          0 <= noise < math.inf):
+    raise InputError(f"noise must be a finite number >= 0 (a std); got "
+                     f"{noise!r}.")
+  n_c, n_i, n_e = _orbit_counts(n, c, i, e)
   counts = (n_c, n_i, n_e)
   rng = np.random.default_rng(seed)
   total = max(1, sum(counts))
@@ -270,7 +301,7 @@ def circle_orbit(group_order: int | None, num_haar: int = 720
 
 def circle_task(num_orbits: int, labelling, *, group_order: int | None,
                 num_classes: int, density=None, seed: int = 0
-                ) -> SymmetryTask:
+                ) -> tuple[SymmetryTask, np.ndarray]:
   r"""Labelled points on the unit circle with :math:`C_n` / SO(2) orbits.
 
   :math:`C_n` (``group_order = n``): ``num_orbits`` angles are drawn
