@@ -323,3 +323,96 @@ def test_sample_minima_reproducible_and_filtered():
   with pytest.raises(InputError, match="no run reached level"):
     ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, level=-1.0,
                      **kw)
+
+
+# ---------------------------------------------------------------------------
+# Regression tests (review fixes).
+
+
+def test_bezier_path_is_a_precision_independent_weighted_sum():
+  # A dot would run at the backend's default matmul precision (TF32 on
+  # recent GPUs, bf16 passes on TPU) and move the curve, endpoints included.
+  a, b = jnp.array([0.1, -3.7, 2.3]), jnp.array([1.9, 0.3, -0.7])
+  bends = jnp.array([[0.3, 2.0, 1.1], [0.1, -1.0, 5.3]])
+  ts = jnp.linspace(0.0, 1.0, 5)
+  path = jax.vmap(lambda t: ls.bezier_path(a, b, bends, t))
+  assert "dot_general" not in str(jax.make_jaxpr(path)(ts))
+  with jax.default_matmul_precision("bfloat16"):
+    pts = path(ts)
+  np.testing.assert_array_equal(pts[0], a)
+  np.testing.assert_array_equal(pts[-1], b)
+  control = np.concatenate([a[None], bends, b[None]]).astype(np.float64)
+  t = np.asarray(ts, np.float64)[:, None]
+  coeff = np.concatenate([(1 - t) ** 3, 3 * (1 - t) ** 2 * t,
+                          3 * (1 - t) * t ** 2, t ** 3], axis=1)
+  np.testing.assert_allclose(pts, coeff @ control, rtol=1e-6, atol=1e-6)
+
+
+def test_objective_validates_smooth_ece_and_soft_ece_settings():
+  x, y, flat = _tiny_task()
+  for kw, name in ((dict(bandwidth=0.0), "bandwidth"),
+                   (dict(grid_size=1.5), "grid_size"),
+                   (dict(grid_size=1), "grid_size"),
+                   (dict(soft_temperature=0.0), "soft_temperature")):
+    with pytest.raises(InputError, match=name):
+      ls.make_objective(flat.apply, x, y, **kw)
+
+
+def test_batch_sizes_and_report_points_are_validated():
+  a = jnp.zeros((3, 2))
+  with pytest.raises(InputError, match="batch_size"):
+    ls.linear_profiles(_ring, a, a + 1.0, batch_size=0)
+  with pytest.raises(InputError, match="batch_size"):
+    ls.fit_bezier_pairs(_ring, a, a + 1.0, jax.random.key(0), batch_size=-1)
+  with pytest.raises(InputError, match="t_batch_size"):
+    ls.profile(lambda t: t, t_batch_size=0)
+  m = np.array([[-1.0, 0.0], [1.0, 0.0]])
+  with pytest.raises(InputError, match="batch_size"):
+    ls.analyze_connectivity(_ring, m, key=jax.random.key(0), batch_size=0)
+  with pytest.raises(InputError, match="report_points"):
+    ls.analyze_connectivity(_ring, m, key=jax.random.key(0), curves=False,
+                            report_fn=lambda th: {"l": _ring(th)},
+                            report_points=1)
+  with pytest.raises(InputError, match="integer node ids"):
+    ls.analyze_connectivity(_ring, m, key=jax.random.key(0), curves=False,
+                            pairs=[[0.0, 1.5]])
+
+
+def test_repeated_or_reversed_pair_keeps_the_lower_saddle():
+  # Reversed pairs get different aligned representatives, hence different
+  # saddles; the lower one is a path that was found and must be kept.
+  from enn_sym.landscape import _analysis  # pylint: disable=g-import-not-at-top
+  pairs = np.array([[0, 1], [1, 0], [0, 2], [0, 2]])
+  out = _analysis._to_matrix(3, pairs, [0.2, 0.5, 0.9, np.nan])
+  assert out[0, 1] == out[1, 0] == 0.2
+  assert out[0, 2] == out[2, 0] == 0.9
+  m = np.array([[-1.0, 0.0], [1.0, 0.0]])
+
+  def align(x, y):  # moves the second end off the ring when x[0] > 0
+    return x, (y if x[0] < 0 else 3.0 * y)
+
+  res = ls.analyze_connectivity(_ring, m, key=jax.random.key(0), curves=False,
+                                align=align, pairs=[[0, 1], [1, 0]],
+                                num_points=21, num_refine=2)
+  np.testing.assert_allclose(res.linear_saddle[0, 1], 1.0, atol=1e-6)
+  assert res.linear.num_components(1.01) == 1
+
+
+def test_with_dense_layers_writes_back_to_the_names_it_read():
+  params = {"Dense_0": {"kernel": np.ones((2, 3)), "bias": np.zeros(3)},
+            "Dense_2": {"kernel": np.ones((3, 1)), "bias": np.zeros(1)},
+            "Other": {"scale": np.ones(())}}
+  layers = ls.dense_layers(params)
+  new = ls.with_dense_layers(params, [(2 * k, b + 1) for k, b in layers])
+  assert sorted(new) == ["Dense_0", "Dense_2", "Other"]
+  np.testing.assert_array_equal(new["Dense_2"]["kernel"], 2 * np.ones((3, 1)))
+  np.testing.assert_array_equal(new["Dense_0"]["bias"], np.ones(3))
+
+
+def test_canonical_partition_leaves_out_nodes_above_the_level():
+  heights, saddles = _hand_graph()
+  d = ls.saddle_dendrogram(heights, saddles)
+  # At c = 0.16 nodes 0 and 3 exist (no edge yet); 1, 2, 4 are above c and
+  # must not form a "component" of their own.
+  assert ls.canonical_partition(d.labels(0.16)) == ((0,), (3,))
+  assert len(ls.canonical_partition(d.labels(0.16))) == d.num_components(0.16)

@@ -56,7 +56,8 @@ def test_curves_find_exactly_the_sign_components(h, depth, num):
 
   res = ls.analyze_connectivity(loss, minima.params, key=jax.random.key(1),
                                 num_bends=2, curve_steps=200,
-                                curve_learning_rate=0.05, num_t=8)
+                                curve_learning_rate=0.05, num_t=8,
+                                batch_size=None)  # one vmap: less to compile
   # Curves: exactly 2^(depth-1) components, the sign partition.
   assert res.combined.num_components(level) == 2 ** (depth - 1)
   assert (ls.canonical_partition(res.combined.labels(level))

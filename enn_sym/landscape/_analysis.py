@@ -122,10 +122,23 @@ def analyze_connectivity(loss_fn: Callable[[Array], Array], minima: Any, *,
   if not np.all(np.isfinite(minima)):
     raise InputError("minima contain non-finite parameters; drop diverged "
                      "runs (sample_minima does) before the analysis.")
+  _paths._check_batch_size(batch_size)  # pylint: disable=protected-access
+  if report_fn is not None and (isinstance(report_points, bool) or
+                                not isinstance(report_points,
+                                               (int, np.integer)) or
+                                report_points < 2):
+    raise InputError(f"report_points must be an int >= 2 (points per path "
+                     f"where report_fn is evaluated); got {report_points!r}.")
   n = minima.shape[0]
+  if pairs is not None:
+    raw = np.asarray(pairs)
+    if raw.size and not np.issubdtype(raw.dtype, np.integer):
+      raise InputError(f"pairs must be integer node ids; got dtype "
+                       f"{raw.dtype}.")
   pairs = all_pairs(n) if pairs is None else np.asarray(pairs, np.int64)
   if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.size == 0 or (
-      pairs.min() < 0) or pairs.max() >= n or np.any(pairs[:, 0] == pairs[:, 1]):
+      pairs.min() < 0) or pairs.max() >= n or np.any(
+          pairs[:, 0] == pairs[:, 1]):
     raise InputError(f"pairs must be [m, 2] distinct node ids in [0, {n}).")
   timings = {}
   start = time.perf_counter()
@@ -181,11 +194,14 @@ def _small(batch_size):
 
 
 def _to_matrix(n, pairs, values):
+  """Symmetric ``[n, n]`` of ``values``; a pair given twice keeps the lower."""
   out = np.full((n, n), np.inf)
   values = np.asarray(values, np.float64)
   values = np.where(np.isnan(values), np.inf, values)
-  out[pairs[:, 0], pairs[:, 1]] = values
-  out[pairs[:, 1], pairs[:, 0]] = values
+  # ``minimum.at``, not assignment: with a repeated (or reversed) pair a
+  # plain assignment keeps the last value, dropping a lower saddle found.
+  np.minimum.at(out, (pairs[:, 0], pairs[:, 1]), values)
+  np.minimum.at(out, (pairs[:, 1], pairs[:, 0]), values)
   return out
 
 

@@ -24,7 +24,10 @@ What a count means. An edge is a path that was *found* to stay below
 ``c``; a missing edge is a search that failed, which proves nothing: a better
 curve may exist. Counts are therefore **upper bounds** on the number of
 components of :math:`\{L \le c\}` that the samples occupy (and the samples may
-miss components altogether).
+miss components altogether). One caveat runs the other way: an edge's weight
+is the maximum of the loss at the *sampled* points of its path (a lower bound
+of the path's true maximum, see :mod:`._paths`), so a spike narrower than the
+grid, refined only near the grid maximum, can go unseen.
 """
 
 from __future__ import annotations
@@ -90,10 +93,16 @@ def _check_node(i, n):
 
 
 def canonical_partition(labels) -> tuple[tuple[int, ...], ...]:
-  """A partition as sorted tuples of node ids (to compare two labelings)."""
+  """A partition as sorted tuples of node ids (to compare two labelings).
+
+  Negative labels (``-1`` from :meth:`Dendrogram.labels`: nodes above the
+  level, in no component) are left out rather than grouped together.
+  """
   labels = np.asarray(labels)
   groups: dict[int, list[int]] = {}
   for i, lab in enumerate(labels.tolist()):
+    if lab < 0:
+      continue
     groups.setdefault(lab, []).append(i)
   return tuple(sorted(tuple(g) for g in groups.values()))
 

@@ -165,14 +165,18 @@ def smooth_ece(logits: Any, labels: Any, *, bandwidth: float = 0.1,
   _v.check_ndim(labels, 1, "labels", "[batch]")
   _v.check_same_leading(logits, labels, "logits", "labels")
   _v.check_labels(labels, np.shape(logits)[-1])
+  _check_smooth_args(bandwidth, grid_size)
+  return _smooth_ece_kernel(jnp.asarray(logits), jnp.asarray(labels),
+                            bandwidth, int(grid_size))
+
+
+def _check_smooth_args(bandwidth, grid_size):
   _v.check_scalar(bandwidth, "bandwidth", low=0.0, low_open=True,
                   hint=" (the kernel width on the probability axis)")
   if isinstance(grid_size, bool) or not isinstance(
       grid_size, (int, np.integer)) or grid_size < 2:
     raise InputError(f"grid_size must be an int >= 2 (integration points); "
                      f"got {grid_size!r}.")
-  return _smooth_ece_kernel(jnp.asarray(logits), jnp.asarray(labels),
-                            bandwidth, int(grid_size))
 
 
 _BINNING_NODES = 128  # Linear-binning grid on [0, 1] (spacing 1/128).
@@ -255,8 +259,10 @@ def make_objective(apply: Callable[[Array, Array], Array], inputs: Any,
     An :class:`Objective`.
 
   Raises:
-    InputError: on an unknown ``calibration``, negative weights, or an
-      objective that is identically zero (no calibration term, no NLL term).
+    InputError: on an unknown ``calibration``, negative weights, a
+      non-positive ``bandwidth`` or ``soft_temperature``, ``grid_size < 2``,
+      or an objective that is identically zero (no calibration term, no NLL
+      term).
   """
   if calibration not in CALIBRATION_TERMS:
     raise InputError(f"calibration must be one of {CALIBRATION_TERMS}; got "
@@ -275,6 +281,12 @@ def make_objective(apply: Callable[[Array, Array], Array], inputs: Any,
   _v.check_ndim(labels, 1, "labels", "[batch]")
   _v.check_same_leading(inputs, labels, "inputs", "labels")
   _v.check_positive_int(num_bins, "num_bins")
+  # Checked here, not at the first (traced) call: the report always
+  # evaluates both calibration terms.
+  _v.check_scalar(soft_temperature, "soft_temperature", low=0.0,
+                  low_open=True, hint=" (soft-binning temperature)")
+  _check_smooth_args(bandwidth, grid_size)
+  grid_size = int(grid_size)
 
   def terms(theta):
     logits = apply(theta, inputs)

@@ -69,6 +69,13 @@ class PathProfile(NamedTuple):
   barrier: Array
 
 
+def _check_batch_size(batch_size, name="batch_size"):
+  if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+      batch_size, (int, np.integer)) or batch_size < 1):
+    raise InputError(f"{name} must be None (all at once) or an int >= 1; got "
+                     f"{batch_size!r}.")
+
+
 def _check_grid(num_points, num_refine):
   if isinstance(num_points, bool) or not isinstance(
       num_points, (int, np.integer)) or num_points < 3:
@@ -89,6 +96,7 @@ def profile(loss_at: Callable[[Array], Array], num_points: int = 201,
   memory when the profile is itself vmapped over many pairs.
   """
   _check_grid(num_points, num_refine)
+  _check_batch_size(t_batch_size, "t_batch_size")
   grid = jnp.linspace(0.0, 1.0, num_points)
   values = batched_map(loss_at, grid, t_batch_size)
   t, loss = grid, values
@@ -122,7 +130,12 @@ def bezier_path(a: Array, b: Array, bends: Array, t: Array) -> Array:
   j = np.arange(n + 1)
   binom = jnp.asarray(special.comb(n, j), a.dtype)
   coeff = binom * (1.0 - t) ** (n - j) * t ** j  # [n + 1]
-  return coeff @ control
+  # An elementwise weighted sum, not ``coeff @ control``: a dot runs at the
+  # backend's default matmul precision (TF32 on recent GPUs, bf16 passes on
+  # TPU), which would perturb every point of the curve and move the endpoints
+  # off ``a`` and ``b``. At t = 0 (1) the coefficients are exactly one-hot,
+  # so the sum returns ``a`` (``b``) bit for bit.
+  return jnp.sum(coeff[:, None] * control, axis=0)
 
 
 def linear_profile(loss_fn: Callable[[Array], Array], a: Array, b: Array,
@@ -221,6 +234,7 @@ def linear_profiles(loss_fn: Callable[[Array], Array], starts: Array,
   """
   starts, ends = _check_pairs(starts, ends)
   _check_grid(num_points, num_refine)
+  _check_batch_size(batch_size)
   return _LINEAR_MANY(loss_fn, starts, ends, num_points, num_refine, batch_size)
 
 
@@ -257,6 +271,7 @@ def fit_bezier_pairs(loss_fn: Callable[[Array], Array], starts: Array,
   starts, ends = _check_pairs(starts, ends)
   check_curve_args(num_bends, num_steps, learning_rate, num_t, init_noise)
   _check_grid(num_points, num_refine)
+  _check_batch_size(batch_size)
   return _BEZIER_MANY(loss_fn, starts, ends, key, num_bends, num_steps,
             float(learning_rate), num_t, float(init_noise), num_points,
             num_refine, batch_size)

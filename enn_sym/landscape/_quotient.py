@@ -76,8 +76,7 @@ def dense_layers(params: Any, prefix: str = "Dense_") -> Layers:
     node = next(iter(node.values()))
   if not isinstance(node, dict):
     raise InputError(f"no '{prefix}<i>' layers found in the params.")
-  names = sorted((k for k in node if str(k).startswith(prefix)),
-                 key=lambda k: int(str(k)[len(prefix):]))
+  names = _layer_names(node, prefix)
   if not names:
     raise InputError(f"no '{prefix}<i>' layers found in params with keys "
                      f"{sorted(node)}.")
@@ -92,9 +91,23 @@ def with_dense_layers(params: Any, layers: Layers,
     (k, v), = params.items()
     return {k: with_dense_layers(v, layers, prefix)}
   out = dict(params)
-  for i, (kernel, bias) in enumerate(layers):
-    out[f"{prefix}{i}"] = {"kernel": kernel, "bias": bias}
+  # The same names, in the same (numeric) order, as dense_layers read them,
+  # so a round trip never adds keys (which would change the flat layout).
+  names = _layer_names(out, prefix)
+  if len(names) != len(layers):
+    names = [f"{prefix}{i}" for i in range(len(layers))]
+  for name, (kernel, bias) in zip(names, layers):
+    out[name] = {**out.get(name, {}), "kernel": kernel, "bias": bias}
   return out
+
+
+def _layer_names(node, prefix):
+  names = [k for k in node if str(k).startswith(prefix)]
+  try:
+    return sorted(names, key=lambda k: int(str(k)[len(prefix):]))
+  except ValueError:
+    raise InputError(
+        f"layer names must be '{prefix}<int>'; got {sorted(names)}.") from None
 
 
 def mlp_apply(layers: Layers, x: Any, negative_slope: float = 0.0) -> Any:
