@@ -12,8 +12,9 @@ r"""The calibration-loss study: architectures x losses, ECE over training.
 Each cell ``<arch>/<loss>`` is one ``train_and_evaluate`` run in its own
 workdir ``<workdir>/<arch>/<loss>``: test ECE, accuracy and NLL after every
 epoch (``eval_every = steps_per_epoch``), temperature scaling on the
-validation split at the end. Resuming: a cell with ``summary.json`` is done
-and skipped; a cell with checkpoints resumes from the latest (the pipeline
+validation split at the end. Resuming: a cell whose ``summary.json`` holds
+every model of ``models`` is done and skipped (an unreadable or incomplete
+one is not); a cell with checkpoints resumes from the latest (the pipeline
 does that), so a partly finished grid is completed without redoing work.
 The report (``results.json``, ``results.md``, ``loss_study.png``: ECE
 against epoch, one panel per architecture, one line per loss) is written
@@ -96,9 +97,31 @@ def cell_dir(workdir: str, arch: str, loss: str) -> str:
   return os.path.join(workdir, arch, loss)
 
 
-def cell_status(path: str) -> str:
-  """``done`` (summary written), ``partial`` (checkpoints) or ``todo``."""
-  if os.path.exists(os.path.join(path, "summary.json")):
+def read_summary(path: str, models: Sequence[str] = ()) -> dict | None:
+  """A cell's ``summary.json``, or ``None`` when it is missing, unreadable
+  (e.g. truncated by a run stopped while writing it) or lacks one of
+  ``models``."""
+  try:
+    with open(os.path.join(path, "summary.json")) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(summary, dict) or not summary or any(
+      not isinstance(summary.get(m), dict) for m in models):
+    return None
+  return summary
+
+
+def cell_status(path: str, models: Sequence[str] = ()) -> str:
+  """``done`` (a complete summary with every one of ``models``),
+  ``partial`` (checkpoints: the run resumes from the latest) or ``todo``.
+
+  A summary that does not parse or lacks a model (e.g. ``epinet`` added
+  to ``models`` after the cell finished) does not make the cell done: the
+  rerun resumes the finished models from their last checkpoint (no
+  training, only the final evaluation) and rewrites the summary.
+  """
+  if read_summary(path, models) is not None:
     return "done"
   if os.path.isdir(path):
     for model in os.listdir(path):
@@ -116,7 +139,8 @@ def run_cell(config, arch: str, loss: str, workdir: str, train_fn=None
   (the tests pass a stand-in to check the resume logic).
   """
   path = cell_dir(workdir, arch, loss)
-  status = cell_status(path)
+  cfg = cell_config(config, arch, loss)
+  status = cell_status(path, cfg.models)
   if status == "done":
     print(f"[{arch}/{loss}] done, skipped", flush=True)
     return status
@@ -126,16 +150,21 @@ def run_cell(config, arch: str, loss: str, workdir: str, train_fn=None
   print(f"[{arch}/{loss}] {'resuming' if status == 'partial' else 'training'}"
         f" in {path}", flush=True)
   start = time.perf_counter()
-  train_fn(cell_config(config, arch, loss), path)
+  train_fn(cfg, path)
   seconds = time.perf_counter() - start
-  timing = os.path.join(path, "timing.json")
-  previous = 0.0
-  if os.path.exists(timing):
-    with open(timing) as f:
-      previous = json.load(f)["train_seconds"]
-  with open(timing, "w") as f:
-    json.dump({"train_seconds": previous + seconds}, f)
+  with open(os.path.join(path, "timing.json"), "w") as f:
+    json.dump({"train_seconds": (_train_seconds(path) or 0.0) + seconds}, f)
   return status
+
+
+def _train_seconds(path: str) -> float | None:
+  """The ``train_seconds`` of a cell's ``timing.json`` (``None`` if absent
+  or unreadable)."""
+  try:
+    with open(os.path.join(path, "timing.json")) as f:
+      return float(json.load(f)["train_seconds"])
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
 
 
 def read_curves(path: str, steps_per_epoch: int) -> dict:
@@ -143,10 +172,16 @@ def read_curves(path: str, steps_per_epoch: int) -> dict:
   cell's ``metrics.jsonl`` (the last record of a step wins: a resumed run
   may have logged a step twice)."""
   by_model: dict[str, dict[int, dict]] = {}
-  with open(os.path.join(path, "metrics.jsonl")) as f:
+  file = os.path.join(path, "metrics.jsonl")
+  if not os.path.exists(file):
+    return {}
+  with open(file) as f:
     for line in f:
-      rec = json.loads(line)
-      if rec.get("split") != "test":
+      try:
+        rec = json.loads(line)
+      except ValueError:
+        continue  # A line cut short by a stopped run (then appended to).
+      if not isinstance(rec, dict) or rec.get("split") != "test":
         continue
       by_model.setdefault(rec["model"], {})[int(rec["step"])] = rec
   out = {}
@@ -164,16 +199,11 @@ def collect(config, workdir: str) -> dict:
   results = {}
   for arch, loss in cells(config):
     path = cell_dir(workdir, arch, loss)
-    if cell_status(path) != "done":
+    summary = read_summary(path, cell_config(config, arch, loss).models)
+    if summary is None:
       continue
-    with open(os.path.join(path, "summary.json")) as f:
-      summary = json.load(f)
-    seconds = None
-    if os.path.exists(os.path.join(path, "timing.json")):
-      with open(os.path.join(path, "timing.json")) as f:
-        seconds = json.load(f)["train_seconds"]
     results[f"{arch}/{loss}"] = {
-        "summary": summary, "train_seconds": seconds,
+        "summary": summary, "train_seconds": _train_seconds(path),
         "curves": read_curves(path, int(config.steps_per_epoch))}
   return results
 
@@ -231,6 +261,8 @@ def plot(path: str, config, results: Mapping[str, Any]) -> None:
         continue
       color = LOSS_STYLE.get(loss)
       for model, curve in cell["curves"].items():
+        if model not in cell["summary"] or not curve["epoch"]:
+          continue
         style = "-" if model == "base" else "--"
         label = loss if model == "base" else f"{loss} ({model})"
         ax.plot(curve["epoch"], curve["ece"], style, color=color, lw=1.4,
@@ -272,8 +304,9 @@ def main(argv):
   config, workdir = _CONFIG.value, _WORKDIR.value
   if _LIST.value:
     for i, (arch, loss) in enumerate(cells(config)):
+      models = cell_config(config, arch, loss).models
       print(f"{i:3d}  {arch}/{loss}  "
-            f"{cell_status(cell_dir(workdir, arch, loss))}")
+            f"{cell_status(cell_dir(workdir, arch, loss), models)}")
     return
   from enn_sym import data, train  # pylint: disable=g-import-not-at-top
   try:

@@ -12,6 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from enn_sym import data as dataset
+from enn_sym import losses
 from enn_sym import train
 from enn_sym.train import _loop
 from enn_sym.train import _models
@@ -113,14 +114,66 @@ def test_grid_resume_skips_done_cells_and_resumes_partial_ones(tmp_path):
       json.dumps(results))
 
 
+def test_unreadable_or_incomplete_summary_is_not_done(tmp_path):
+  """Regression: a truncated summary.json (a run stopped while writing it)
+  or one without every model of the cell made the cell 'done' for good and
+  crashed the report; now the cell resumes and the report skips it."""
+  config = CPU()
+  config.num_epochs = 1
+  workdir = str(tmp_path)
+  path = study.cell_dir(workdir, "vgg", "ce")
+  os.makedirs(os.path.join(path, "base", "checkpoints", "27"))
+  with open(os.path.join(path, "summary.json"), "w") as f:
+    f.write('{"base": {"ece": 0.1')  # truncated
+  assert study.cell_status(path) == "partial"
+  with open(os.path.join(path, "timing.json"), "w") as f:
+    f.write("{")  # truncated
+  assert study.collect(config, workdir) == {}
+  calls = []
+  assert study.run_cell(config, "vgg", "ce", workdir,
+                        _fake_train(calls, config.steps_per_epoch)) == "partial"
+  assert calls == [path] and study.cell_status(path, ("base",)) == "done"
+  # A summary without a model of the cell's config (epinet added later).
+  assert study.cell_status(path, ("base", "epinet")) == "partial"
+  config.base.models = ("base", "epinet")
+  assert study.collect(config, workdir) == {}
+  assert study.run_cell(config, "vgg", "ce", workdir,
+                        _fake_train(calls, config.steps_per_epoch)) == "partial"
+  assert len(calls) == 2
+
+
+def test_stopped_during_an_epoch_evaluation_keeps_every_epoch(tmp_path,
+                                                              monkeypatch):
+  """Regression: the checkpoint of an evaluation step was saved before the
+  evaluation, so a run stopped during it resumed after that step and the
+  epoch's test record was never written. Now evaluation comes first."""
+  config = tiny_config(num_steps=4, eval_every=2, checkpoint_every=2,
+                       log_every=2, temperature_scaling=False)
+  workdir = str(tmp_path)
+  evaluate = _loop._Run.evaluate
+
+  def stopped(self, state, split, temperature=1.0):
+    raise KeyboardInterrupt  # killed during the evaluation at step 2
+
+  monkeypatch.setattr(_loop._Run, "evaluate", stopped)
+  with pytest.raises(KeyboardInterrupt):
+    train.train_and_evaluate(config, workdir)
+  monkeypatch.setattr(_loop._Run, "evaluate", evaluate)
+  train.train_and_evaluate(config, workdir)
+  assert study.read_curves(workdir, 2)["base"]["epoch"] == [1.0, 2.0]
+
+
 def test_curves_keep_the_last_record_of_a_step(tmp_path):
   lines = [{"model": "base", "split": "test", "step": s, "ece": e,
             "accuracy": 0.9, "nll": 0.3}
            for s, e in ((27, 0.3), (54, 0.2), (54, 0.25), (81, 0.1))]
   lines.insert(1, {"model": "base", "split": "train", "step": 27,
                    "loss": 1.0})
+  text = ["".join(json.dumps(l) + "\n" for l in lines[i:j])
+          for i, j in ((0, 1), (1, None))]
+  # A record cut short by a stopped run, then appended to by the resumed one.
   (tmp_path / "metrics.jsonl").write_text(
-      "".join(json.dumps(l) + "\n" for l in lines))
+      text[0] + '{"model": "base", "split": "te' + text[1])
   curves = study.read_curves(str(tmp_path), 27)
   assert curves["base"]["epoch"] == [1.0, 2.0, 3.0]
   assert curves["base"]["ece"] == [0.3, 0.25, 0.1]
@@ -145,11 +198,18 @@ def _shrink(cfg, tmp_path):
 
 @pytest.mark.slow
 def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
-  """Each of the 12 cells takes one jitted train step on a mock CIFAR-10
-  batch through the pipeline's own data, model, loss and optimizer; one
-  cell also runs train_and_evaluate end to end (eval, temperature, files)
-  with its epinet variant on the frozen base."""
+  """Every one of the 12 cells validates and takes one jitted train step on
+  a mock CIFAR-10 batch through the pipeline's own data, model, loss and
+  optimizer (at a tiny width; the full widths are covered by the parameter
+  counts); one cell also runs train_and_evaluate end to end (eval,
+  temperature, files) with its epinet variant on the frozen base."""
   config = CIFAR()
+  grid = study.cells(config)
+  for arch, loss in grid:
+    train.validate_config(_shrink(study.cell_config(config, arch, loss),
+                                  tmp_path))
+  covering = list(grid)
+  assert len(covering) == 12
   seen = set()
   mesh = _steps.make_mesh()
   with tfds.testing.mock_data(num_examples=16):
@@ -162,9 +222,8 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
     batch = _steps.global_batch(next(batches), mesh)
     batches.close()
     states = {}
-    for arch, loss in study.cells(config):
+    for arch, loss in covering:
       cfg = _shrink(study.cell_config(config, arch, loss), tmp_path)
-      train.validate_config(cfg)
       seen.add((cfg.model.base, cfg.loss.name))
       spec = _models.make_model("base", cfg, 10)
       optimizer = _models.make_optimizer(cfg, "base")
@@ -194,8 +253,9 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
     assert 0.0 <= values["accuracy"] <= 1.0 and np.isfinite(values["nll"])
     assert 0.0 <= values["ece"] <= 1.0 and np.isfinite(values["ece_ts"])
   assert summary["epinet"]["mutual_info"] > 0
-  assert study.cell_status(workdir) == "done"
-  assert len(seen) == 12
+  assert study.cell_status(workdir, cfg.models) == "done"
+  assert {a for a, _ in seen} == {"resnet18", "resnet50", "vgg16"}
+  assert len({l for _, l in seen}) == 4 and len(seen) == 12
 
 
 def test_frozen_base_epinet_trains_only_the_head():
@@ -224,11 +284,20 @@ def test_frozen_base_epinet_trains_only_the_head():
   step = _steps.make_train_step(_models.make_loss_fn(spec, config),
                                 optimizer, mesh)
   rng = np.random.default_rng(0)
+  outs = []
   for _ in range(2):
     batch = {"image": rng.random((16, 8, 8, 1), np.float32),
              "label": rng.integers(0, 10, 16).astype(np.int32),
              "index": np.arange(16, dtype=np.int32)}
-    state, _ = step(state, _steps.global_batch(batch, mesh))
+    state, out = step(state, _steps.global_batch(batch, mesh))
+    outs.append(jax.tree.map(np.asarray, out))
+  # Regression: the L2 term (and so the logged loss and grad_norm) covers
+  # the trained head only, not the frozen base's constant weights.
+  np.testing.assert_allclose(outs[0]["l2"], losses.l2_penalty(head),
+                             rtol=1e-5)
+  np.testing.assert_allclose(
+      outs[0]["loss"], outs[0]["data_loss"]
+      + config.loss.weight_decay * outs[0]["l2"], rtol=1e-5)
   after = {"params": state.params["base"]["base"],
            "batch_stats": state.state["batch_stats"]["base"]["base"]}
   for a, b in zip(jax.tree.leaves(frozen), jax.tree.leaves(after)):

@@ -302,15 +302,20 @@ class _Run:
                              "split": "train", "examples_per_sec": rate,
                              **record})
           t_log, n_log = time.perf_counter(), 0
-        if step % config.checkpoint_every == 0 or is_last:
+        save = step % config.checkpoint_every == 0 or is_last
+        if save:
           self._check_finite(pending, pending_from, last_good)
           pending, pending_from = [], step
-          self.ckpt.save(step, args=ocp.args.StandardSave(state))
-          last_good = step
+        # Evaluate before saving: a run stopped during this evaluation then
+        # resumes from the previous checkpoint and redoes it, rather than
+        # from this step's checkpoint with this step's test record missing.
         if step % config.eval_every == 0 and not is_last:
           result = self.evaluate(state, "test")
           self.writer.write({"model": self.kind, "step": step, "split": "test",
                              **_scalars(result)})
+        if save:
+          self.ckpt.save(step, args=ocp.args.StandardSave(state))
+          last_good = step
     finally:
       batches.close()
       bar.close()
