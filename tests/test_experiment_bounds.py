@@ -1,20 +1,12 @@
 """Smoke test of experiments/bounds.py with trained invariant models."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import train_helpers
 
-
-def _load(relpath, name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(_ROOT, relpath))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+_load = train_helpers.load_file
 
 
 @pytest.mark.slow

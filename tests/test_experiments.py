@@ -1,20 +1,14 @@
 """Smoke tests of the symmetry experiment scripts (shrunk configs)."""
 
-import importlib.util
 import json
 import math
 import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import train_helpers
 
-
-def _load(path: str, name: str):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+_load = train_helpers.load_file
 
 
 def _config(name: str, variants, models=("epinet",)):

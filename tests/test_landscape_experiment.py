@@ -1,19 +1,12 @@
 """Smoke test of experiments/landscape.py (tiny config)."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import train_helpers
 
-
-def _load(path: str, name: str):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+_load = train_helpers.load_file
 
 
 @pytest.mark.slow

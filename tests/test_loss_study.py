@@ -1,7 +1,6 @@
 """The loss study: one step of every CIFAR-10 grid cell under mock data, the
 grid's resume logic and report, and the frozen-base epinet."""
 
-import importlib.util
 import json
 import os
 
@@ -17,16 +16,11 @@ from enn_sym import train
 from enn_sym.train import _loop
 from enn_sym.train import _models
 from enn_sym.train import _steps
+from tests import train_helpers
 from tests.train_helpers import tiny_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def _load(path, name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+_load = train_helpers.load_file
 
 
 study = _load("experiments/loss_study.py", "_loss_study")

@@ -26,12 +26,8 @@ REPO = train_helpers.REPO
 
 
 def _load_config(name):
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      f"config_{name}", os.path.join(REPO, "configs", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return train_helpers.load_file(f"configs/{name}.py",
+                                 f"config_{name}").get_config()
 
 
 ALL_CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "configs"))
@@ -41,11 +37,11 @@ ALL_CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "configs"))
 # plus experiment fields; the rest (bounds, landscape) have
 # schemas of their own, exercised by their experiments' tests.
 _TRAINING_KEYS = set(train.default_config().keys())
+_LOADED = {n: _load_config(n) for n in ALL_CONFIGS}  # Each file read once.
 CONFIG_NAMES = [n for n in ALL_CONFIGS
-                if set(_load_config(n).keys()) == _TRAINING_KEYS]
-BASE_CONFIG_NAMES = [n for n in ALL_CONFIGS if "base" in _load_config(n)]
-TFDS_CONFIGS = [n for n in CONFIG_NAMES
-                if _load_config(n).data.source == "tfds"]
+                if set(_LOADED[n].keys()) == _TRAINING_KEYS]
+BASE_CONFIG_NAMES = [n for n in ALL_CONFIGS if "base" in _LOADED[n]]
+TFDS_CONFIGS = [n for n in CONFIG_NAMES if _LOADED[n].data.source == "tfds"]
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES + BASE_CONFIG_NAMES)

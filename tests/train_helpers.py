@@ -9,6 +9,7 @@ under ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +18,15 @@ import sys
 from enn_sym import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_file(path: str, name: str):
+  """Imports the repository file ``path`` (e.g. ``configs/x.py``) as a
+  module called ``name`` (scripts and configs are not a package)."""
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def tiny_config(**overrides):

@@ -165,18 +165,19 @@ def _rotate(x, q, r, *, mask: bool, exact_only: bool) -> Array:
   if mask:
     x = _image_ops.apply_circular_mask(x)
   static_zero = _image_ops.is_static(r) and float(r) == 0.0
+  interpolate = not (exact_only or static_zero)
   h, w = np.shape(x)[-3:-1]
-  if not (exact_only or static_zero) and h == w:
+  if interpolate and h == w:
     # The quarter turn folded into the interpolation taps (one gather).
     x = _image_ops.rotate_image(x, r, quarter_turns=q)
     return _image_ops.apply_circular_mask(x) if mask else x
-  if not (exact_only or static_zero):
+  if interpolate:
     x = _image_ops.rotate_image(x, r)
   if h != w:  # Only half turns reach here (checked by the callers).
     x = _image_ops.rot180_or_identity(x, q // 2)
   else:
     x = _image_ops.rot90(x, q)
-  if mask and not (exact_only or static_zero):
+  if mask and interpolate:
     x = _image_ops.apply_circular_mask(x)
   return x
 
