@@ -125,6 +125,11 @@ def ece_upper_bound_unconstrained(confidence_density: Density, *,
     breaks: points where ``r`` jumps.
   """
   r = check_confidence_density(confidence_density, breaks=breaks)
+  return _unconstrained(r, breaks)
+
+
+def _unconstrained(r: Density, breaks) -> float:
+  """The unconstrained bound for an already checked density."""
   return 0.5 + _integrate(lambda p: r(p) * abs(0.5 - p), 0.0, 1.0,
                           tuple(breaks) + (0.5,))
 
@@ -166,7 +171,7 @@ def ece_upper_bound_invariant(confidence_density: Density, dissent: float,
     accurate_mass = _integrate(
         lambda p: r(p) * (1.0 if accuracy(p) >= 0.5 else 0.0), 0.0, 1.0,
         breaks)
-  return ece_upper_bound_unconstrained(r, breaks=breaks) - k * accurate_mass
+  return _unconstrained(r, breaks) - k * accurate_mass
 
 
 def ece_upper_bound_binary(dissent: float) -> float:

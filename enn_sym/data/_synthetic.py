@@ -42,7 +42,6 @@ import numpy as np
 from enn_sym._validation import InputError
 
 CORRECT, INCORRECT, EXTRINSIC = 0, 1, 2
-KIND_NAMES = ("correct", "incorrect", "extrinsic")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -89,6 +89,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
                   bootstrap_seed: int = 0,
                   bootstrap_p: float = 0.5,
                   weight_decay: float = 0.0,
+                  l2_fn: Callable[[Any], Array] | None = None,
                   fixed_indices: Any = None,
                   index_fn: Callable[[Array], Any] | None = None,
                   aux_loss_fn: Callable[[Mapping[str, Any]], Array] | None
@@ -111,6 +112,8 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     bootstrap: ``None`` or one of ``BOOTSTRAP_KINDS``; needs ``batch['index']``.
     bootstrap_seed, bootstrap_p: see :func:`bootstrap_weights`.
     weight_decay: coefficient of :func:`l2_penalty` on ``params`` only.
+    l2_fn: ``params -> scalar``, the penalty that ``weight_decay`` scales
+      (default :func:`l2_penalty`); e.g. one that skips frozen weights.
     fixed_indices: a stack of indices to use instead of sampling.
     index_fn: ``key -> zs``, a custom index policy (overrides the above).
     aux_loss_fn: ``extra -> scalar`` added to the loss, given the ``extra``
@@ -161,7 +164,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
           p=bootstrap_p))(zs)
     data_loss = jnp.mean(jax.vmap(single_loss, in_axes=(0, None, 0))(
         preds, labels, weights))
-    l2 = l2_penalty(params)
+    l2 = (l2_fn or l2_penalty)(params)
     loss = data_loss + weight_decay * l2
     aux = {"data_loss": data_loss, "l2": l2, "logits": preds}
     if aux_loss_fn is not None:

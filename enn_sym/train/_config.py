@@ -254,7 +254,7 @@ def validate_config(config: Any) -> None:
                 "model.epinet.index_dim", "model.ensemble.num_ensemble",
                 "metrics.num_bins", "metrics.joint_tau", "metrics.joint_kappa",
                 "metrics.joint_num_samples", "symmetry.num_samples",
-                "data.tetris_per_class"):
+                "data.tetris_per_class", "model.num_filters"):
     value = flat[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       _fail(field, f"must be an integer >= 1; got {value!r}.")
@@ -281,9 +281,6 @@ def _validate_image_models(flat, models) -> None:
   _check_choice(flat, "model.resnet_stem", RESNET_STEMS)
   _check_choice(flat, "model.dtype", DTYPES)
   base = flat["model.base"]
-  value = flat["model.num_filters"]
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    _fail("model.num_filters", f"must be an integer >= 1; got {value!r}.")
   sizes = flat["model.stage_sizes"]
   if not isinstance(sizes, (tuple, list)) or any(
       isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):

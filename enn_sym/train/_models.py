@@ -268,24 +268,16 @@ def make_loss_fn(spec: ModelSpec, config):
   if config.symmetry.group and config.symmetry.wrapper == "canonicalized":
     aux = canonicalization_loss(config.symmetry.canonicalizer_prior_weight)
   frozen = spec.name == "epinet" and config.model.epinet.freeze_base
-  weight_decay = config.loss.weight_decay
-  loss_fn = losses.make_enn_loss(
+  # A frozen base is left out of the L2 term: it would add a constant to the
+  # logged loss and its gradient to grad_norm (the optimizer zeroes the
+  # base's updates either way, see make_optimizer).
+  l2_fn = (lambda p: losses.l2_penalty(
+      {k: v for k, v in p.items() if k != "base"})) if frozen else None
+  return losses.make_enn_loss(
       spec.enn, make_single_loss(config), index_fn=spec.train_indices,
       aux_loss_fn=aux, bootstrap=config.loss.bootstrap or None,
-      bootstrap_seed=config.seed, weight_decay=0.0 if frozen else weight_decay)
-  if not frozen:
-    return loss_fn
-
-  def frozen_base_loss_fn(params, state, batch, key):
-    # The L2 term covers the trained weights only: the frozen base's would
-    # add a constant to the logged loss and its gradient to grad_norm (the
-    # optimizer zeroes the base's updates either way, see make_optimizer).
-    loss, aux = loss_fn(params, state, batch, key)
-    l2 = losses.l2_penalty(
-        {k: v for k, v in params.items() if k != "base"})
-    return loss + weight_decay * l2, {**aux, "l2": l2}
-
-  return frozen_base_loss_fn
+      bootstrap_seed=config.seed, weight_decay=config.loss.weight_decay,
+      l2_fn=l2_fn)
 
 
 def make_schedule(config) -> optax.Schedule:
