@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 
 from enn_sym.bounds import _experiment
@@ -40,9 +40,9 @@ def main(argv):
 
 if __name__ == "__main__":
   # Flags are defined only when run as a script, so tests can import run().
-  _CONFIG = _cli.define_config_file(
+  _CONFIG = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "bounds.py"),
       "Path to the experiment config file.")
   _WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir", "bounds"),
                                  "Output directory.")
-  app.run(main, flags_parser=_cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -30,7 +30,7 @@ import os
 import time
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 import jax
 import jax.numpy as jnp
@@ -257,10 +257,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _CONFIG = _cli.define_config_file(
+  _CONFIG = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "landscape.py"),
       "Path to the experiment config file.")
   _WORKDIR = flags.DEFINE_string("workdir", os.path.join("workdir",
                                                          "landscape"),
                                  "Output directory.")
-  app.run(main, flags_parser=_cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -31,7 +31,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 
@@ -344,7 +344,7 @@ def _define_flags():
   """The script's flags (defined only when run as a script, so that tests
   can import this module next to other experiment scripts)."""
   global _CONFIG, _WORKDIR, _CELLS, _CELL_INDEX, _REPORT_ONLY, _LIST, _CACHE  # pylint: disable=global-statement
-  _CONFIG = _cli.define_config_file(
+  _CONFIG = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "loss_study_mnist5k.py"),
       "Path to a loss-study config file with get_config().")
   _WORKDIR = flags.DEFINE_string("workdir", "workdir/loss_study",
@@ -365,4 +365,4 @@ def _define_flags():
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main, flags_parser=_cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

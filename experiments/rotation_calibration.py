@@ -21,7 +21,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 import jax
@@ -239,7 +239,7 @@ def run(config, workdir: str) -> dict:
 
 def define_flags(default_config: str):
   """The ``--config`` and ``--workdir`` flags of an experiment script."""
-  config = _cli.define_config_file(
+  config = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", default_config),
       "Path to the experiment config file.")
   workdir = flags.DEFINE_string(
@@ -263,4 +263,4 @@ def main_for(run_fn, config_flag, workdir_flag):
 
 if __name__ == "__main__":
   _CONFIG, _WORKDIR = define_flags("rotation_calibration.py")
-  app.run(main_for(run, _CONFIG, _WORKDIR), flags_parser=_cli.parse_flags)
+  app.run(main_for(run, _CONFIG, _WORKDIR), flags_parser=cli.parse_flags)

@@ -27,7 +27,7 @@ import os
 import sys
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,4 +185,4 @@ def run(config, workdir: str) -> dict:
 
 if __name__ == "__main__":
   _CONFIG, _WORKDIR = rc.define_flags("six_vs_nine.py")
-  app.run(rc.main_for(run, _CONFIG, _WORKDIR), flags_parser=_cli.parse_flags)
+  app.run(rc.main_for(run, _CONFIG, _WORKDIR), flags_parser=cli.parse_flags)

@@ -12,7 +12,7 @@ import os
 import sys
 
 from absl import app
-from enn_sym import _cli  # pylint: disable=g-bad-import-order
+from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 from absl import logging
 
@@ -36,9 +36,9 @@ def main(argv):
 
 if __name__ == "__main__":
   # Flags are defined only when run as a script (importable next to others).
-  _CONFIG = _cli.define_config_file(
+  _CONFIG = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "default.py"),
       "Path to a config file with get_config().")
   _WORKDIR = flags.DEFINE_string("workdir", "workdir/default",
                                  "Output directory (resumes from it).")
-  app.run(main, flags_parser=_cli.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -11,7 +11,7 @@ into ``error: ...`` on stderr plus exit status 2, e.g.::
 
 Scripts define their config flag with :func:`define_config_file` (the
 override is applied while the flag is defined, at import time) and run with
-``app.run(main, flags_parser=enn_sym._cli.parse_flags)``.
+``app.run(main, flags_parser=enn_sym.cli.parse_flags)``.
 """
 
 from __future__ import annotations
