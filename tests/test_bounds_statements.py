@@ -472,3 +472,16 @@ def test_exhaustive_invariant_models_on_example2_respect_every_bound():
         if b[key] is not None:
           assert b["ece"] <= b[key] + 1e-12
       assert b["thm5_ece_lower"] <= b["ece"] + 1e-12
+
+
+def test_corollary2_needs_accuracy_at_least_one_half_on_every_fibre():
+  labels, orbits, conf = example2()
+  # Minority prediction on the right half: accuracy 0.1 there.
+  pred = np.where(orbits < 5, 1, 0)
+  b = bounds.finite_orbit_bounds(labels, orbits, conf, pred)
+  assert b["cor2_ece_upper"] is None
+  assert "Acc_p >= 1/2" in b["not_applicable"]["cor2_ece_upper"]
+  assert b["thm4_ece_upper"] is not None  # Theorem 4 uses P_2 instead.
+  # Integer fibres need an integer >= 1 and not a bool.
+  with pytest.raises(InputError, match="fibres"):
+    bounds.finite_orbit_bounds(labels, orbits, conf, pred, fibres=True)

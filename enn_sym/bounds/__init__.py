@@ -25,9 +25,11 @@ followed is ``shared/references/berman2025_bounds.md``, whose corrections
 * A finite orbit set, every bound at once: :func:`finite_orbit_bounds`.
 * Lipschitz constants: :func:`spectral_norm`, :func:`mlp_lipschitz_bound`,
   :func:`deepsets_lipschitz_bound`, :func:`confidence_lipschitz_bound`.
-* Regression calibration (GENCE, Theorems 6-8): :func:`theorem6_gence_upper_bound`,
-  :func:`theorem8_gence_sq_lower_bound` and the helpers in
-  :mod:`enn_sym.bounds._gence`; the GENCE metric is
+* Regression calibration (Definition 6, Theorems 6-8):
+  :func:`theorem6_gence_upper_bound`, :func:`theorem7_gence_upper_bound`,
+  :func:`theorem8_gence_sq_lower_bound`, with the fibre errors of eqs.
+  (11)-(12) from :func:`fibre_orbit_variance`, :func:`fibre_equivariant_error`
+  and :func:`theorem8_m`; the GENCE metric is
   :class:`enn_sym.metrics.GaussianCalibration`.
 
 This package analyses given predictions; it never trains a model.
@@ -47,6 +49,12 @@ from enn_sym.bounds._dissent import total_dissent
 from enn_sym.bounds._distributions import discrete_distribution
 from enn_sym.bounds._distributions import DiscreteDistribution
 from enn_sym.bounds._finite import finite_orbit_bounds
+from enn_sym.bounds._gence import fibre_equivariant_error
+from enn_sym.bounds._gence import fibre_orbit_variance
+from enn_sym.bounds._gence import theorem6_gence_upper_bound
+from enn_sym.bounds._gence import theorem7_gence_upper_bound
+from enn_sym.bounds._gence import theorem8_gence_sq_lower_bound
+from enn_sym.bounds._gence import theorem8_m
 from enn_sym.bounds._lipschitz import confidence_lipschitz_bound
 from enn_sym.bounds._lipschitz import deepsets_layer_norm
 from enn_sym.bounds._lipschitz import deepsets_lipschitz_bound
@@ -90,6 +98,8 @@ __all__ = [
     "deepsets_lipschitz_bound",
     "discrete_distribution",
     "error_lower_bound",
+    "fibre_equivariant_error",
+    "fibre_orbit_variance",
     "finite_orbit_bounds",
     "least_nonzero_dissent",
     "midpoint_rule",
@@ -122,5 +132,9 @@ __all__ = [
     "theorem4_intermediate_ece_upper_bound",
     "theorem5_ece_lower_bound",
     "theorem5_m",
+    "theorem6_gence_upper_bound",
+    "theorem7_gence_upper_bound",
+    "theorem8_gence_sq_lower_bound",
+    "theorem8_m",
     "total_dissent",
 ]

@@ -24,6 +24,9 @@ from enn_sym.metrics._enn import EnsemblePredictive
 from enn_sym.metrics._enn import EnsembleState
 from enn_sym.metrics._enn import JointLogLoss
 from enn_sym.metrics._enn import JointState
+from enn_sym.metrics._regression import GaussianCalibration
+from enn_sym.metrics._regression import GaussianState
+from enn_sym.metrics._regression import variance_quantile_edges
 from enn_sym.metrics._report import calibration_report
 from enn_sym.metrics._temperature import apply_temperature
 from enn_sym.metrics._temperature import fit_temperature
