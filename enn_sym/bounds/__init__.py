@@ -23,6 +23,9 @@ followed is ``shared/references/berman2025_bounds.md``, whose corrections
   Proposition 6: :func:`proposition6_deviation_probability`,
   :func:`proposition6_sample_size`, :func:`proposition6_half_width`.
 * A finite orbit set, every bound at once: :func:`finite_orbit_bounds`.
+* Reporting: :func:`bound_gaps`, :func:`summarize_gaps`. Tasks with known
+  orbits: :func:`wang_swiss_roll` and :class:`SwissRollDSS` (Figure 3),
+  :func:`rotation_orbit_task` (multi-class orbits).
 * Lipschitz constants: :func:`spectral_norm`, :func:`mlp_lipschitz_bound`,
   :func:`deepsets_lipschitz_bound`, :func:`confidence_lipschitz_bound`.
 * Regression calibration (Definition 6, Theorems 6-8):
@@ -62,6 +65,9 @@ from enn_sym.bounds._lipschitz import mlp_lipschitz_bound
 from enn_sym.bounds._lipschitz import power_iteration
 from enn_sym.bounds._lipschitz import spectral_norm
 from enn_sym.bounds._regression import orbit_means
+from enn_sym.bounds._report import bound_gaps
+from enn_sym.bounds._report import ensemble_readouts
+from enn_sym.bounds._report import summarize_gaps
 from enn_sym.bounds._regression import orbit_variance
 from enn_sym.bounds._regression import regression_error_lower_bound
 from enn_sym.bounds._regression import theorem2_regression_error_lower_bound
@@ -85,11 +91,19 @@ from enn_sym.bounds._statements import theorem4_ece_upper_bound
 from enn_sym.bounds._statements import theorem4_intermediate_ece_upper_bound
 from enn_sym.bounds._statements import theorem5_ece_lower_bound
 from enn_sym.bounds._statements import theorem5_m
+from enn_sym.bounds._tasks import OrbitSplit
+from enn_sym.bounds._tasks import rotation_invariant_features
+from enn_sym.bounds._tasks import rotation_orbit_task
+from enn_sym.bounds._tasks import SwissRollDSS
+from enn_sym.bounds._tasks import wang_swiss_roll
 
 __all__ = [
     "DiscreteDistribution",
     "NumericDissent",
     "OrbitMasses",
+    "OrbitSplit",
+    "SwissRollDSS",
+    "bound_gaps",
     "confidence_lipschitz_bound",
     "corollary1_ece_upper_bound",
     "corollary1_m",
@@ -97,6 +111,7 @@ __all__ = [
     "deepsets_layer_norm",
     "deepsets_lipschitz_bound",
     "discrete_distribution",
+    "ensemble_readouts",
     "error_lower_bound",
     "fibre_equivariant_error",
     "fibre_orbit_variance",
@@ -124,7 +139,10 @@ __all__ = [
     "proposition6_sample_size",
     "regression_error_lower_bound",
     "renumber",
+    "rotation_invariant_features",
+    "rotation_orbit_task",
     "spectral_norm",
+    "summarize_gaps",
     "theorem1_error_lower_bound",
     "theorem2_regression_error_lower_bound",
     "theorem3_regression_error_lower_bound",
@@ -137,4 +155,5 @@ __all__ = [
     "theorem8_gence_sq_lower_bound",
     "theorem8_m",
     "total_dissent",
+    "wang_swiss_roll",
 ]
