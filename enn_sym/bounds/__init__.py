@@ -51,6 +51,8 @@ from enn_sym.bounds._dissent import renumber
 from enn_sym.bounds._dissent import total_dissent
 from enn_sym.bounds._distributions import discrete_distribution
 from enn_sym.bounds._distributions import DiscreteDistribution
+from enn_sym.bounds._figure3 import figure3_markdown
+from enn_sym.bounds._figure3 import plot_figure3
 from enn_sym.bounds._finite import finite_orbit_bounds
 from enn_sym.bounds._gence import fibre_equivariant_error
 from enn_sym.bounds._gence import fibre_orbit_variance
@@ -65,8 +67,11 @@ from enn_sym.bounds._lipschitz import mlp_lipschitz_bound
 from enn_sym.bounds._lipschitz import power_iteration
 from enn_sym.bounds._lipschitz import spectral_norm
 from enn_sym.bounds._regression import orbit_means
+from enn_sym.bounds._report import binned_ece
 from enn_sym.bounds._report import bound_gaps
+from enn_sym.bounds._report import calibrated_ece_null
 from enn_sym.bounds._report import ensemble_readouts
+from enn_sym.bounds._report import mean_bounds
 from enn_sym.bounds._report import summarize_gaps
 from enn_sym.bounds._regression import orbit_variance
 from enn_sym.bounds._regression import regression_error_lower_bound
@@ -103,7 +108,9 @@ __all__ = [
     "OrbitMasses",
     "OrbitSplit",
     "SwissRollDSS",
+    "binned_ece",
     "bound_gaps",
+    "calibrated_ece_null",
     "confidence_lipschitz_bound",
     "corollary1_ece_upper_bound",
     "corollary1_m",
@@ -115,8 +122,10 @@ __all__ = [
     "error_lower_bound",
     "fibre_equivariant_error",
     "fibre_orbit_variance",
+    "figure3_markdown",
     "finite_orbit_bounds",
     "least_nonzero_dissent",
+    "mean_bounds",
     "midpoint_rule",
     "minority_dissent",
     "mlp_lipschitz_bound",
@@ -126,6 +135,7 @@ __all__ = [
     "orbit_masses",
     "orbit_means",
     "orbit_variance",
+    "plot_figure3",
     "power_iteration",
     "proposition1_ece_upper_bound",
     "proposition2_ece_upper_bound",

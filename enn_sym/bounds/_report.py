@@ -82,3 +82,40 @@ def ensemble_readouts(logit_stack) -> dict[str, Any]:
   idx = np.arange(mean.shape[0])
   return {"pred": pred, "mean": mean[idx, pred],
           "lower": p[:, idx, pred].min(0), "mi": mi}
+
+
+def binned_ece(confidences, correct, num_bins: int) -> float:
+  """Top-label ECE with ``(lo, hi]`` equal-width bins (eqs. 13-15; empty
+  bins skipped), float64, for 1-D arrays of confidences and 0/1 hits."""
+  c = np.asarray(confidences, np.float64)
+  hit = np.asarray(correct, np.float64)
+  b = np.clip(np.ceil(c * num_bins).astype(int) - 1, 0, num_bins - 1)
+  n = np.bincount(b, minlength=num_bins)
+  gap = np.abs(np.bincount(b, hit - c, num_bins))
+  return float(gap.sum() / max(n.sum(), 1))
+
+
+def calibrated_ece_null(confidences, num_bins: int, num_draws: int,
+                        seed: int = 0) -> tuple[float, float]:
+  """Mean and 95th percentile of the binned ECE of a CALIBRATED model with
+  these confidences: labels drawn correct with probability = confidence.
+  The estimator's noise floor at this sample size and bin count."""
+  rng = np.random.default_rng(seed)
+  c = np.asarray(confidences, np.float64)
+  vals = [binned_ece(c, rng.uniform(size=c.shape) < c, num_bins)
+          for _ in range(int(num_draws))]
+  return float(np.mean(vals)), float(np.percentile(vals, 95))
+
+
+def mean_bounds(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+  """Seed means of the numeric keys of :func:`finite_orbit_bounds` results
+  (``None`` if any seed is ``None``), with the first ``not_applicable``."""
+  out = {}
+  for key in _finite.KEYS:
+    if key in ("fibres", "not_applicable"):
+      continue
+    vals = [r[key] for r in results]
+    out[key] = None if any(v is None for v in vals) else float(np.mean(vals))
+  out["not_applicable"] = dict(results[0]["not_applicable"])
+  out["fibres"] = {k: results[0]["fibres"][k] for k in ("mode", "num_bins")}
+  return out

@@ -31,11 +31,13 @@ NUM_RADII = 100_000
 
 @dataclasses.dataclass(frozen=True)
 class OrbitSplit:
-  """One split: inputs ``x [N, d]``, ``labels [N]``, ``orbit_ids [N]``."""
+  """One split: inputs ``x [N, d]``, ``labels [N]``, ``orbit_ids [N]`` and
+  (where known) ``kind [N]``: 0 correct, 1 incorrect, 2 extrinsic symmetry."""
 
   x: np.ndarray
   labels: np.ndarray
   orbit_ids: np.ndarray
+  kind: np.ndarray | None = None
 
   def __len__(self) -> int:
     return int(self.labels.shape[0])
@@ -64,7 +66,10 @@ def _spirals(correct_ratio: float, incorrect_ratio: float):
   xy2[lo:hi] = xy1[lo:hi]  # Incorrect: opposite labels on the same xy.
   x = np.concatenate([np.c_[xy1, z1], np.c_[xy2, z2]]).astype(np.float64)
   labels = np.r_[np.zeros(n, np.int32), np.ones(n, np.int32)]
-  return x, labels
+  kind = np.full(n, 2, np.int8)
+  kind[:num_correct * chunk] = 0
+  kind[lo:hi] = 1
+  return x, labels, np.r_[kind, kind]
 
 def wang_swiss_roll(correct_ratio: float, incorrect_ratio: float, *,
                     num_train: int = 200, num_val: int = 200,
@@ -99,7 +104,7 @@ def wang_swiss_roll(correct_ratio: float, incorrect_ratio: float, *,
         "correct_ratio must be a multiple of 1/8 in [0, 1] and "
         f"correct_ratio + incorrect_ratio <= 1; got {correct_ratio!r}, "
         f"{incorrect_ratio!r}.")
-  x, labels = _spirals(cr, icr)
+  x, labels, kind = _spirals(cr, icr)
   total = num_train + num_val + num_test
   if total > x.shape[0]:
     raise InputError(f"num_train + num_val + num_test must be <= "
@@ -113,8 +118,8 @@ def wang_swiss_roll(correct_ratio: float, incorrect_ratio: float, *,
   keys = {}
   for i, row in enumerate(map(tuple, x[:, :2])):
     keys.setdefault(row, []).append(i)
-  out = {k: OrbitSplit(x[v].astype(np.float32), labels[v], np.asarray(v))
-         for k, v in pick.items()}
+  out = {k: OrbitSplit(x[v].astype(np.float32), labels[v], np.asarray(v),
+                       kind[v]) for k, v in pick.items()}
   closed, ids = [], []
   seen = set()
   for i in pick["test"]:
@@ -128,7 +133,8 @@ def wang_swiss_roll(correct_ratio: float, incorrect_ratio: float, *,
         ids.append(min(group))
   closed = np.asarray(closed)
   out["test_closed"] = OrbitSplit(x[closed].astype(np.float32),
-                                  labels[closed], np.asarray(ids))
+                                  labels[closed], np.asarray(ids),
+                                  kind[closed])
   return out
 
 class SwissRollDSS(nn.Module):
