@@ -115,15 +115,15 @@ def wang_swiss_roll(correct_ratio: float, incorrect_ratio: float, *,
           "test": order[num_train + num_val:total]}
   # Orbit key: xy (copied exactly, so equal floats); z is what the swap
   # changes.
-  keys = {}
-  for i, row in enumerate(map(tuple, x[:, :2])):
-    keys.setdefault(row, []).append(i)
+  inv = np.unique(x[:, :2], axis=0, return_inverse=True)[1].reshape(-1)
+  order = np.argsort(inv, kind="stable")
+  starts = np.searchsorted(inv[order], np.arange(inv.max() + 2))
   out = {k: OrbitSplit(x[v].astype(np.float32), labels[v], np.asarray(v),
                        kind[v]) for k, v in pick.items()}
   closed, ids = [], []
   seen = set()
   for i in pick["test"]:
-    members = keys[tuple(x[i, :2])]
+    members = order[starts[inv[i]]:starts[inv[i] + 1]]
     partners = [j for j in members if x[j, 2] != x[i, 2]]
     group = [i] + partners[:1]
     for j in group:
