@@ -36,7 +36,8 @@ def get_config(preset: str = "cpu"):
   c.bins = (100, 15)
   # ENN versions of both networks, on these ratios (mutual information).
   c.enns = ("ensemble", "epinet")
-  c.enn_ratios = (0.125, 1.0)
+  c.enn_ratios = (0.125, 0.5)  # Both have incorrect and correct orbits.
+  c.enn_seeds = tuple(range(5))
   c.num_ensemble = 4
   c.epinet_index_dim = 4
   c.num_index_samples = 8  # Epinet indices per training step / evaluation.
@@ -49,6 +50,6 @@ def get_config(preset: str = "cpu"):
     c.seeds = (0, 1)
     c.hidden_sizes = (8, 8)
     c.num_steps, c.eval_every, c.patience = 40, 20, 1
-    c.enn_ratios = (0.5,)
+    c.enn_ratios, c.enn_seeds = (0.5,), (0, 1)
     c.num_ensemble, c.num_index_samples, c.null_draws = 2, 2, 10
   return c

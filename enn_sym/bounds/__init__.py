@@ -97,6 +97,7 @@ from enn_sym.bounds._statements import theorem4_intermediate_ece_upper_bound
 from enn_sym.bounds._statements import theorem5_ece_lower_bound
 from enn_sym.bounds._statements import theorem5_m
 from enn_sym.bounds._tasks import OrbitSplit
+from enn_sym.bounds._tasks import PlaneSwapInvariantPrior
 from enn_sym.bounds._tasks import rotation_invariant_features
 from enn_sym.bounds._tasks import rotation_orbit_task
 from enn_sym.bounds._tasks import SwissRollDSS
@@ -107,6 +108,7 @@ __all__ = [
     "NumericDissent",
     "OrbitMasses",
     "OrbitSplit",
+    "PlaneSwapInvariantPrior",
     "SwissRollDSS",
     "binned_ece",
     "bound_gaps",

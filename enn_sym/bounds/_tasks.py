@@ -192,3 +192,19 @@ def rotation_invariant_features(x, order: int):
   theta = jnp.arctan2(x[..., 1], x[..., 0])
   return jnp.stack([jnp.cos(order * theta), jnp.sin(order * theta)], -1)
 
+
+
+class PlaneSwapInvariantPrior(nn.Module):
+  """Makes an epinet prior z-invariant: ``inner(x[:, :2], z)``.
+
+  The plane swap changes only the height ``z``; a function of ``(x, y)``
+  alone is invariant to it. Use with ``make_epinet(..., include_inputs=False,
+  prior=PlaneSwapInvariantPrior(prior))`` on an invariant base so the whole
+  epinet is invariant.
+  """
+
+  inner: nn.Module
+
+  @nn.compact
+  def __call__(self, x, z):
+    return self.inner(jnp.asarray(x)[:, :2], z)
