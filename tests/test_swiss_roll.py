@@ -47,6 +47,7 @@ def test_wang_rolls_reject_bad_ratios():
     bounds.wang_swiss_roll(0.5, 0.75)
 
 
+@pytest.mark.slow
 def test_dss_is_exactly_z_invariant_and_mlp_is_not():
   x = jnp.asarray(bounds.wang_swiss_roll(0.5, 0.5)["train"].x[:32])
   swapped = x.at[:, 2].set(1 - x[:, 2])
@@ -98,3 +99,22 @@ def test_swiss_roll_quick_preset(tmp_path):
   assert saved["records"][1]["ceiling"] == 0.75
   page = (tmp_path / "reproductions.md").read_text()
   assert "Figure 3" in page and (tmp_path / "swiss_roll.png").exists()
+
+
+@pytest.mark.slow
+def test_every_invariant_enn_of_the_experiment_is_exactly_invariant():
+  # The epinet head sees the raw input and its prior acts on it; for the
+  # invariant version both must not see z (include_inputs=False and
+  # PlaneSwapInvariantPrior), or the "invariant" epinet is not invariant.
+  cfg = _load("configs/swiss_roll.py", "_swiss_config").get_config("quick")
+  module = _load("experiments/swiss_roll.py", "_swiss_experiment")
+  x = jnp.asarray(bounds.wang_swiss_roll(0.5, 0.5)["train"].x[:16])
+  swapped = x.at[:, 2].set(1 - x[:, 2])
+  for kind in ("base", "ensemble", "epinet"):
+    for model in ("invariant", "mlp"):
+      enn, zs, _ = module.make_enn(kind, model, cfg)
+      key = jax.random.key(0)
+      v = enn.init(key, x[:1], enn.indexer(key))
+      gap = float(jnp.abs(enn.apply_multi(v, x, zs).preds
+                          - enn.apply_multi(v, swapped, zs).preds).max())
+      assert (gap == 0.0) == (model == "invariant"), (kind, model, gap)
