@@ -34,7 +34,7 @@ ALL_CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "configs"))
                      if f.endswith(".py"))
 # Training configs have the training schema's top-level keys; experiment
 # configs (rotation_calibration, ...) hold a training config under `base`
-# plus experiment fields; the rest (bounds, landscape) have
+# plus experiment fields; the rest (bounds, landscape, swiss_roll) have
 # schemas of their own, exercised by their experiments' tests.
 _TRAINING_KEYS = set(train.default_config().keys())
 _LOADED = {n: _load_config(n) for n in ALL_CONFIGS}  # Each file read once.
@@ -52,7 +52,7 @@ def test_every_config_validates(name):
 
 def test_every_config_file_is_classified():
   other = set(ALL_CONFIGS) - set(CONFIG_NAMES) - set(BASE_CONFIG_NAMES)
-  assert other == {"bounds", "landscape"}, other
+  assert other == {"bounds", "landscape", "swiss_roll"}, other
 
 
 def test_tfds_configs_cover_the_issue():
