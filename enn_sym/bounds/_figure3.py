@@ -49,7 +49,7 @@ def plot_figure3(records: Sequence[Mapping[str, Any]], path: str) -> None:
           ax2.plot(x, vals, "--", lw=1, label=f"invariant {lab} (15 bins)")
   ax1.set(xlabel="correct symmetry (%)", ylabel="test accuracy",
           ylim=(0.5, 1.02))
-  ax2.set(xlabel="correct symmetry (%)", ylabel="test ECE", ylim=(0, 0.6))
+  ax2.set(xlabel="correct symmetry (%)", ylabel="test ECE", ylim=(0, 1.0))
   for ax in (ax1, ax2):
     ax.legend(fontsize=7)
   fig.suptitle("Swiss rolls (correct + incorrect = 1): mean ± SEM over seeds")
