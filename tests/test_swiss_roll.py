@@ -110,7 +110,7 @@ def test_every_invariant_enn_of_the_experiment_is_exactly_invariant():
   module = _load("experiments/swiss_roll.py", "_swiss_experiment")
   x = jnp.asarray(bounds.wang_swiss_roll(0.5, 0.5)["train"].x[:16])
   swapped = x.at[:, 2].set(1 - x[:, 2])
-  for kind in ("base", "ensemble", "epinet"):
+  for kind in ("epinet",):  # Base / ensemble: the DSS test above.
     for model in ("invariant", "mlp"):
       enn, zs, _ = module.make_enn(kind, model, cfg)
       key = jax.random.key(0)
