@@ -118,3 +118,17 @@ def test_every_invariant_enn_of_the_experiment_is_exactly_invariant():
       gap = float(jnp.abs(enn.apply_multi(v, x, zs).preds
                           - enn.apply_multi(v, swapped, zs).preds).max())
       assert (gap == 0.0) == (model == "invariant"), (kind, model, gap)
+
+
+def test_presets_follow_the_protocol():
+  load = _load("configs/swiss_roll.py", "_swiss_config").get_config
+  cpu, paper = load(), load("paper")
+  for c in (cpu, paper):
+    assert len(c.correct_ratios) >= 8 and c.seeds == tuple(range(10))
+    assert (c.num_train, c.num_val, c.num_test) == (200, 200, 200)
+    assert c.batch_size == 128 and c.learning_rate == 1e-3
+    assert c.bins == (100, 15)
+  assert paper.hidden_sizes == (512, 512) and paper.num_steps == 10000
+  assert paper.patience * paper.eval_every == 1000
+  with pytest.raises(ValueError, match="preset"):
+    load("gpu")
