@@ -489,3 +489,40 @@ def test_certify_hand_computed():
   np.testing.assert_allclose(out["ratio"], 2.0 / 1.5)
   assert out["holds"]
   assert not ls.certify(saddle, [0, 1, 1], certificate=1.5)["holds"]  # 0.5
+
+
+def test_compare_is_a_welch_interval():
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  a = [[1.0, 4.0], [2.0, 4.0], [3.0, 4.0]]
+  b = [[1.0, 1.0], [1.0, 1.0], [1.5, 1.0]]
+  out = ls.compare(a, b)
+  ref = stats.ttest_ind(np.asarray(a)[:, 0], np.asarray(b)[:, 0],
+                        equal_var=False).confidence_interval(0.95)
+  np.testing.assert_allclose(out[0]["ci95"], [ref.low, ref.high], rtol=1e-10)
+  np.testing.assert_allclose(out[0]["diff"], 2.0 - 7 / 6)
+  assert not out[0]["measurable"]  # 3 seeds: the interval includes 0
+  assert out[1] == {"diff": 3.0, "ci95": [3.0, 3.0], "measurable": True}
+
+
+def test_summarize_search_lists_labels_per_minimum_and_level():
+  heights = np.array([0.0, 0.1, 0.2, 1.0])
+  saddles = np.full((4, 4), np.inf)
+  saddles[0, 1] = 0.15
+  saddles[2, 3] = 5.0
+  d = ls.saddle_dendrogram(heights, saddles)
+  res = ls.SearchResult(
+      heights=heights, pairs=np.array([[0, 1], [2, 3]]), saddle=saddles,
+      best_saddle=np.array([0.15, 5.0]), barrier=np.array([0.05, 4.0]),
+      linear_barrier=np.array([1.0, 4.0]), best_bends=np.array([1, 0]),
+      best_steps=np.array([10, 0]), total_steps=np.array([10, 20]),
+      stages=np.array([1, 2]), stop_reason=["flat", "converged"],
+      combined=d, linear=d, level=None, timings={})
+  info = [{"vn_label": "+|F+"}, {"vn_label": "-|F+"}, {"vn_label": "+|F+"},
+          {"vn_label": "+|F+"}]
+  out = ls.summarize_search(res, [1.0, 10.0], info)  # median 0.15
+  np.testing.assert_allclose(out["levels"], [0.15, 1.5])
+  assert out["components"] == [1, 3]  # {0, 1}; then {0, 1}, {2}, {3}
+  assert [m["component_by_level"] for m in out["minima"]] == [
+      [0, 0], [0, 0], [-1, 1], [-1, 2]]
+  assert out["num_label_classes"] == 2
+  assert out["mixed_components"] == [1, 1]  # {0, 1} holds both labels

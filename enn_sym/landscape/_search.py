@@ -293,3 +293,20 @@ def certify(saddle: Any, labels: Any, certificate: float) -> dict:
           "holds": bool(best >= certificate * (1 - 1e-3)),
           "num_cross_pairs": int(np.sum(np.triu(cross & np.isfinite(
               saddle), 1)))}
+
+
+def certify_search(res: SearchResult, patterns: Any,
+                   certificate: float) -> dict:
+  """:func:`certify` of a search with sign patterns ``[n, l]`` as classes.
+
+  Adds ``'components_below'`` (the count at ``certificate / 2``, exact there
+  when the search joined every class) and ``'num_classes'`` (sign classes
+  the minima hit).
+  """
+  ids = {}
+  labels = np.asarray([ids.setdefault(tuple(p), len(ids))
+                       for p in np.asarray(patterns).tolist()])
+  out = certify(res.saddle, labels, certificate)
+  out["components_below"] = int(res.combined.num_components(certificate / 2))
+  out["num_classes"] = len(ids)
+  return out
