@@ -4,7 +4,8 @@ Used by ``experiments/landscape.py``. ``problem`` is one of ``zhao_linear``
 (deep linear network, ``width`` x ``depth``, data seed ``problem_seed``: the
 validation problem with a certificate), ``mlp`` or ``vn_mlp`` (SO(3)-rotated
 3D tetris shapes, data seed ``problem_seed``), or a comma-separated list run
-side by side (default: the VN-MLP against the MLP). Minima are trained with
+side by side (default: the VN-MLP against the MLP, and the deep linear
+validation problem). Minima are trained with
 ``enn_sym.train.fit_seeds`` (full batch, early stopping on the objective),
 ``num_minima`` per sampling seed, for every objective.
 """
@@ -15,7 +16,7 @@ import ml_collections
 def get_config():
   """The default experiment config."""
   config = ml_collections.ConfigDict()
-  config.problem = "mlp,vn_mlp"
+  config.problem = "mlp,vn_mlp,zhao_linear"
   config.width = 3  # zhao_linear: h
   config.depth = 3  # zhao_linear: l
   config.problem_seed = 0
@@ -62,6 +63,7 @@ def get_config():
 def get_tiny_config():
   """A short variant for the smoke test."""
   config = get_config()
+  config.problem = "mlp,vn_mlp"
   config.data.num_per_class = 2
   config.objectives = ("smooth_ece", "nll")
   config.sampling_seeds = (0, 1)

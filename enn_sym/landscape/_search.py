@@ -125,8 +125,8 @@ def search_paths(loss_fn: Callable[[Array], Array], minima: Any, *,
                  learning_rate: float = 1e-2, num_t: int = 8,
                  init_noise: float = 0.0, num_points: int = 201,
                  num_refine: int = 64, align: Callable | None = None,
-                 batch_size: int | None = 64,
-                 pairs: Any = None) -> SearchResult:
+                 batch_size: int | None = 64, pairs: Any = None,
+                 fixed_shapes: bool = False) -> SearchResult:
   """Adaptive path search between all pairs of ``minima [n, D]``.
 
   Args:
@@ -146,6 +146,9 @@ def search_paths(loss_fn: Callable[[Array], Array], minima: Any, *,
       as in :func:`enn_sym.landscape.analyze_connectivity`.
     align: optional quotient map ``(a, b) -> (a', b')`` per pair.
     pairs: optional ``[m, 2]`` subset of pairs.
+    fixed_shapes: pad every stage's active pairs to the padded count of all
+      pairs (one compilation per stage whatever the number of active pairs;
+      cheaper when the loss is cheap and compilation dominates).
 
   Returns:
     :class:`SearchResult`.
@@ -224,7 +227,8 @@ def search_paths(loss_fn: Callable[[Array], Array], minima: Any, *,
     if not idx.size:
       break
     start = time.perf_counter()
-    pad = np.concatenate([idx, np.full(_padded(idx.size) - idx.size, idx[0])])
+    size = _padded(m if fixed_shapes else idx.size)
+    pad = np.concatenate([idx, np.full(size - idx.size, idx[0])])
     _, prof, _ = _paths.fit_bezier_pairs(
         loss_fn, jnp.asarray(a[pad]), jnp.asarray(b[pad]),
         jax.random.fold_in(key, k), num_bends=bends, num_steps=steps,
