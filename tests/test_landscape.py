@@ -529,3 +529,23 @@ def test_summarize_search_lists_labels_per_minimum_and_level():
       [0, 0], [0, 0], [-1, 1], [-1, 2]]
   assert out["num_label_classes"] == 2
   assert out["mixed_components"] == [1, 1]  # {0, 1} holds both labels
+
+
+def test_landscape_package_does_not_train():
+  # An analysis package: minima come from elsewhere (enn_sym.train.fit_seeds
+  # in experiments/landscape.py); the package must not import the trainer.
+  import ast  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  root = pathlib.Path(ls.__file__).parent
+  for path in root.glob("*.py"):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+      names = []
+      if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        names = [node.module or ""] + [f"{node.module}.{a.name}"
+                                       for a in node.names]
+      assert not any(n == "enn_sym.train" or n.startswith("enn_sym.train.")
+                     for n in names), (path.name, names)
+  assert not hasattr(ls, "sample_minima") and not hasattr(ls, "train_many")
