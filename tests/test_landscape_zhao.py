@@ -151,10 +151,13 @@ def _minima(problem, num, seed):
   return theta[losses < problem.certificate * 1e-2]
 
 
-# Problems where the search leaves a class split (measured; see
-# docs/landscape.md): within-class pairs whose best Bezier curve still crosses
-# the singular set (saddle ~ 1.0-1.5 c*). Kept visible, not hidden.
-_MIN_EXACT = 25  # of the 30 problems below (27 measured)
+# Measured: 25 of the 30 problems exact. The other five (h=2 l=3 seed 3;
+# h=2 l=4 seeds 3, 4; h=3 l=4 seeds 1, 3) leave a sign class split: a
+# within-class pair whose best Bezier curve still crosses the singular set
+# twice (saddle 1.0-1.5 c*; more bends, steps, restarts with noise or a
+# power-mean curve loss did not remove it). The count never falls below the
+# number of classes (certificate). 1068 s on 2 shared cores.
+_MIN_EXACT = 24  # of 30 (25 measured; one of slack for float rounding)
 
 
 @pytest.mark.slow

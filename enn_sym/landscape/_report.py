@@ -220,6 +220,11 @@ def markdown_report(results: dict, command: str) -> str:
       "- Only below a certificate (deep linear networks) is a count exact; "
       "for the ReLU MLP and the VN-MLP no lower bound on the barriers is "
       "known, so no count here proves that two minima are disconnected.",
+      "- `soft_ece` (soft-binned ECE, Karandikar et al. 2021) uses the hard "
+      "argmax for correctness, so the objective jumps wherever a path "
+      "changes a prediction's class: a jump blocks a path like a barrier "
+      "would, and its counts measure these discontinuities as much as the "
+      "landscape. `smooth_ece` and NLL are continuous in the parameters.",
       "- The counts concern small networks on one synthetic point-cloud "
       "task and a few seeds; they do not establish how the number of "
       "components scales with width, data or architecture."]
