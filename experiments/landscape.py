@@ -1,20 +1,19 @@
 r"""Components of minima: VN-MLP vs MLP (quotiented), and the Zhao validation.
 
-  python experiments/landscape.py --workdir workdir/landscape
-  python experiments/landscape.py --config.problem=zhao_linear --workdir w/z
-  (--report_only: the page and figures again from results.json; --doc PATH)
+  python experiments/landscape.py [--config.problem=zhao_linear] --workdir W
+  (--report_only --workdir A,B --doc PATH: one page from results.json files)
 
 Per problem, objective and sampling seed: minima from ``train.fit_seeds``
 (full batch, early stopping), the symmetry quotient, ``ls.search_paths`` and
 counts at levels relative to the run's own minima (upper bounds, exact only
 below the ``zhao_linear`` certificate). Writes ``results.json`` (per minimum:
-loss, component per level, sign pattern / VN label), ``landscape.md``, figures.
-"""
+loss, component per level, sign pattern / VN label), the page, figures."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from absl import app
@@ -118,7 +117,8 @@ def run(config, workdir: str) -> dict:
           certs[f"{name}/{kind}/seed {s}"] = out["certificate"]
         print(f"{name}/{kind} seed {s}: {out['components']}", flush=True)
   results = ls.as_jsonable({
-      "config": config.to_dict(), "runs": runs,
+      "config": config.to_dict(), "runs": runs, "command": " ".join(
+          ["python"] + sys.argv),
       "aggregate": ls.aggregate_runs(runs), "certificates": certs,
       "comparisons": ls.compare_runs(runs, config.objectives),
       "wall_seconds": time.perf_counter() - start,
@@ -132,19 +132,19 @@ def run(config, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  dirs = _WORKDIR.value.split(",")
   if not _REPORT_ONLY.value:
-    run(_CONFIG.value, _WORKDIR.value)
-  with open(os.path.join(_WORKDIR.value, "results.json")) as f:
-    print(ls.write_report(json.load(f), _WORKDIR.value, _DOC.value))
+    run(_CONFIG.value, dirs[0])
+  merged = ls.merge_results([json.load(open(os.path.join(d, "results.json")))
+                             for d in dirs])
+  print(ls.write_report(merged, dirs[0], _DOC.value))
 
 
 if __name__ == "__main__":
   _CONFIG = cli.define_config_file(
       "config", os.path.join(_HERE, "..", "configs", "landscape.py"),
       "Path to the experiment config file.")
-  _WORKDIR = flags.DEFINE_string("workdir", os.path.join(
-      "workdir", "landscape"), "Output directory.")
+  _WORKDIR = flags.DEFINE_string("workdir", "workdir/landscape", "Output.")
   _DOC = flags.DEFINE_string("doc", "", "Also write the page here.")
-  _REPORT_ONLY = flags.DEFINE_bool("report_only", False,
-                                   "Regenerate the page from results.json.")
+  _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "No new run.")
   app.run(main, flags_parser=cli.parse_flags)

@@ -55,6 +55,7 @@ from enn_sym.landscape._report import as_jsonable
 from enn_sym.landscape._report import compare
 from enn_sym.landscape._report import compare_runs
 from enn_sym.landscape._report import markdown_report
+from enn_sym.landscape._report import merge_results
 from enn_sym.landscape._report import plot_barriers
 from enn_sym.landscape._report import plot_components
 from enn_sym.landscape._report import summarize_search
