@@ -1,4 +1,4 @@
-r"""Deep linear networks: the Zhao et al. validation problem and its certificate.
+r"""Deep linear networks: Zhao et al.'s validation problem and its certificate.
 
 The loss of an ``l``-layer linear network with square weights
 :math:`W_i \in \mathbb R^{h \times h}` on data :math:`X, Y \in \mathbb

@@ -188,9 +188,10 @@ def search_paths(loss_fn: Callable[[Array], Array], minima: Any, *,
   ends = np.maximum(heights[pairs[:, 0]], heights[pairs[:, 1]])
 
   start = time.perf_counter()
+  small = _analysis._small(batch_size)  # pylint: disable=protected-access
   lin = _paths.linear_profiles(loss_fn, jnp.asarray(a), jnp.asarray(b),
                                num_points=num_points, num_refine=num_refine,
-                               batch_size=_analysis._small(batch_size))  # pylint: disable=protected-access
+                               batch_size=small)
   timings["linear"] = time.perf_counter() - start
   best = np.maximum(np.asarray(lin.max_loss, np.float64), ends)
   linear_barrier = best - ends
@@ -253,7 +254,8 @@ def search_paths(loss_fn: Callable[[Array], Array], minima: Any, *,
     reason[idx[converged]] = "converged"
     active[idx[flat | converged]] = False
     stop_by_level()
-  saddle_matrix = _analysis._to_matrix(n, pairs, best)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  saddle_matrix = _analysis._to_matrix(n, pairs, best)
   lin_matrix = _analysis._to_matrix(  # pylint: disable=protected-access
       n, pairs, np.asarray(lin.max_loss, np.float64))
   return SearchResult(
