@@ -216,6 +216,11 @@ def markdown_report(results: dict, command: str) -> str:
         "none. At every relative level the data show no measurable "
         "difference between the compared groups."))
   lines += [
+      "- At small delta (<= 1) only the lowest minima lie below the level "
+      "(at delta = 1 about half of them), so the count there is mostly the "
+      "number of minima below it and says little about paths; the "
+      "comparison is informative at the levels that hold every minimum "
+      "(delta >= 5 here), where the count reflects the barriers found.",
       "- A count is the number of groups of the *sampled* minima that the "
       "search could not join below the level: an upper bound on their "
       "components, capped by the number of minima per run. A larger count "
