@@ -182,7 +182,10 @@ def markdown_report(results: dict, command: str) -> str:
     lines += ["", "Discrete sign classes (VN-MLP: channel signs and frame "
               "determinant sign; deep linear: determinant signs) hit by the "
               "minima per run, and components holding minima of more than "
-              "one class (per run, at each delta):", ""]
+              "one class (per run, at each delta). The VN labels are those of "
+              "the raw minima; the paths join quotient representatives, in "
+              "which signs and frame are fixed, so a mixed VN component says "
+              "nothing about paths between the raw sign classes:", ""]
     for name, g in labelled.items():
       lines.append(f"- {name}: classes {g['label_classes_per_run']}; mixed "
                    f"components {g['mixed_components']}")
