@@ -2,7 +2,9 @@
 
 Every metric is a frozen dataclass with ``empty() -> state``,
 ``update(state, values, labels, mask=None) -> state``, ``merge(a, b) ->
-state`` (elementwise sum) and ``compute(state) -> dict``. Whether ``values``
+state`` (elementwise sum) and ``compute(state) -> dict`` (all results);
+``scalars(state)`` gives the scalar results as Python numbers and
+``arrays(state)`` the per-bin / per-class arrays. Whether ``values``
 are logits or probabilities is the required ``input_kind`` field. ``mask``
 (``[batch]``, 1 = real, 0 = padding) makes padded rows change nothing.
 States hold per-bin / per-class sums only, never per-example data.
@@ -17,6 +19,9 @@ from enn_sym.metrics._binned import BinnedState
 from enn_sym.metrics._binned import ClasswiseCalibration
 from enn_sym.metrics._binned import ClasswiseState
 from enn_sym.metrics._binned import expected_calibration_error
+from enn_sym.metrics._bootstrap import BootstrapECE
+from enn_sym.metrics._bootstrap import BootstrapState
+from enn_sym.metrics._bootstrap import poisson_weights
 from enn_sym.metrics._classification import Accuracy
 from enn_sym.metrics._classification import AccuracyState
 from enn_sym.metrics._classification import BrierScore

@@ -40,9 +40,27 @@ class Metric:
     raise NotImplementedError
 
   def compute(self, state: Any) -> dict[str, Array]:
-    """The metric values of ``state`` (keys: see the class docstring)."""
+    """All values of ``state``: scalars and per-bin / per-class arrays.
+
+    Kept for compatibility; :meth:`scalars` and :meth:`arrays` split it.
+    """
     self._check_state(state)
     return jit_compute(_compute_key(self), state)
+
+  def scalars(self, state: Any) -> dict[str, float | int]:
+    """The scalar results of ``state`` as Python numbers (for logging).
+
+    The keys of :meth:`compute` whose value has shape ``()`` (``ece``,
+    ``accuracy``, ``count``, ...): a float, or an int for counts.
+    """
+    return {k: v.item() for k, v in self.compute(state).items()
+            if np.ndim(v) == 0}
+
+  def arrays(self, state: Any) -> dict[str, np.ndarray]:
+    """The array results of ``state`` (per bin, per class, per replicate)
+    as numpy arrays: the keys of :meth:`compute` not in :meth:`scalars`."""
+    return {k: np.asarray(v) for k, v in self.compute(state).items()
+            if np.ndim(v) != 0}
 
   def merge(self, a: Any, b: Any) -> Any:
     """Elementwise sum of two states (associative and commutative).
