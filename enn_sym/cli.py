@@ -14,7 +14,7 @@ A script defines its config flag with :func:`define_config_file` and runs
 
 * **User errors raised while the script runs** do the same: bad config
   values (``enn_sym.train.ConfigError``), bad inputs or data
-  (``enn_sym.InputError``, both ``ValueError`` subclasses) and OS errors
+  (``enn_sym._validation.InputError``, both ``ValueError`` subclasses) and OS errors
   (``OSError``: a missing data set or file, a ``--workdir`` that is a file or
   not writable). Any other exception is a bug and keeps its traceback.
   With :func:`run` the exit is a normal ``SystemExit(2)`` (the interpreter
@@ -149,7 +149,7 @@ def user_error_message(error: BaseException) -> str | None:
   """The ``error:`` line for a user error, ``None`` for anything else.
 
   User errors: ``OSError`` (files, directories, data sets),
-  ``enn_sym.InputError`` and ``enn_sym.train.ConfigError``. The classes are
+  ``enn_sym._validation.InputError`` and ``enn_sym.train.ConfigError``. The classes are
   looked up only in modules already imported (an error of a module never
   imported cannot have been raised), so this imports nothing.
   """

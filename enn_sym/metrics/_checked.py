@@ -1,7 +1,7 @@
 """Checked mode: the metric value checks compiled into jitted code.
 
 Outside ``jax.jit`` every metric ``update`` (and :func:`fit_temperature`)
-checks its values on the host and raises :class:`enn_sym.InputError`. Inside
+checks its values on the host and raises :class:`enn_sym._validation.InputError`. Inside
 ``jit`` the values are tracers, so those checks are skipped: a jitted eval
 step that feeds logits to a metric declared ``input_kind="probs"``, labels
 out of range or NaN predictions would otherwise return a wrong number
