@@ -1,11 +1,12 @@
 r"""Mutation testing of the core modules: mutate, run the covering tests.
 
-  nice python scripts/mutation_test.py --max-per-file 8 --seed 0 \
+  nice python scripts/mutation_test.py --max-per-module 20 --seed 0 \
       --json mutation.json
 
 For each module below, the script enumerates mutants of the source with
-standard operators, samples up to ``--max-per-file`` per file (seeded),
-writes each mutant into a scratch copy of the repository and runs the tests
+standard operators, samples up to ``--max-per-module`` of them uniformly
+(seeded; mutants matching ``--always``, by default the epinet's
+``stop_gradient``, are always included), writes each mutant into a scratch copy of the repository and runs the tests
 that cover the module (``pytest -x``, fast subset). A mutant is *killed*
 when the tests fail (or time out) and *survives* when they pass. It prints
 the kill rate per module and the surviving mutants (file, line, the
@@ -200,11 +201,17 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--modules", nargs="+", default=list(DEFAULT_MODULES),
                       choices=sorted(MODULES))
-  parser.add_argument("--max-per-file", type=int, default=8,
-                      help="mutants sampled per source file (0 = all)")
+  parser.add_argument("--max-per-module", type=int, default=20,
+                      help="mutants sampled uniformly from all sites of a "
+                      "module (0 = all)")
+  parser.add_argument("--always", nargs="*", default=["stop_gradient"],
+                      help="always include mutants whose text contains "
+                      "one of these")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--json", default="", help="write the report here")
-  parser.add_argument("--timeout-factor", type=float, default=3.0)
+  parser.add_argument("--timeout", type=float, default=900.0,
+                      help="seconds per test run (a timeout counts as "
+                      "killed)")
   args = parser.parse_args(argv)
 
   scratch = tempfile.mkdtemp(prefix="enn_sym_mutants_")
@@ -215,48 +222,47 @@ def main(argv=None) -> int:
     if os.path.exists(os.path.join(REPO, name)):
       shutil.copy(os.path.join(REPO, name), scratch)
   rng = random.Random(args.seed)
-  report = {"seed": args.seed, "max_per_file": args.max_per_file,
+  report = {"seed": args.seed, "max_per_module": args.max_per_module,
             "modules": {}}
   try:
     for module in args.modules:
       killed, survivors, total, enumerated = 0, [], 0, 0
-      baselines = {}
+      candidates = []  # (path, tests, tree, index, kind) over the module.
+      trees = {}
       for path, tests in MODULES[module]:
-        start = time.time()
-        if not _run_tests(scratch, tests, timeout=1800):
-          print(f"{module} {path}: the unmutated tests fail; skipped",
-                flush=True)
-          continue
-        baselines[path] = baseline = time.time() - start
-        timeout = max(60.0, args.timeout_factor * baseline)
         source = open(os.path.join(REPO, path)).read()
-        tree = ast.parse(source)
-        sites = list(_sites(tree))
-        enumerated += len(sites)
-        if args.max_per_file and len(sites) > args.max_per_file:
-          sites = rng.sample(sites, args.max_per_file)
+        trees[path] = (ast.parse(source), source)
+        for index, kind in _sites(trees[path][0]):
+          candidates.append((path, tests, index, kind))
+      enumerated = len(candidates)
+      forced = [c for c in candidates if args.always and any(
+          a in _mutate(trees[c[0]][0], c[2], c[3])[1] for a in args.always)]
+      rest = [c for c in candidates if c not in forced]
+      budget = max(args.max_per_module - len(forced), 0)
+      if args.max_per_module and len(rest) > budget:
+        rest = rng.sample(rest, budget)
+      for path, tests, index, kind in forced + rest:
+        tree, source = trees[path]
+        mutant, what, line = _mutate(tree, index, kind)
         target = os.path.join(scratch, path)
-        for index, kind in sites:
-          mutant, what, line = _mutate(tree, index, kind)
-          with open(target, "w") as f:
-            f.write(ast.unparse(mutant))
-          passed = _run_tests(scratch, tests, timeout)
-          total += 1
-          if passed:
-            survivors.append({"file": path, "line": line, "mutation": what,
-                              "tests": tests})
-          else:
-            killed += 1
-          print(f"  {module} {path}:{line} {'SURVIVED' if passed else 'killed'}"
-                f": {what}", flush=True)
+        with open(target, "w") as f:
+          f.write(ast.unparse(mutant))
+        passed = _run_tests(scratch, tests, args.timeout)
         with open(target, "w") as f:
           f.write(source)
+        total += 1
+        if passed:
+          survivors.append({"file": path, "line": line, "mutation": what,
+                            "tests": tests})
+        else:
+          killed += 1
+        print(f"  {module} {path}:{line} {'SURVIVED' if passed else 'killed'}"
+              f": {what}", flush=True)
       rate = killed / total if total else float("nan")
       report["modules"][module] = {
           "files": dict(MODULES[module]), "sites": enumerated,
           "sampled": total, "killed": killed, "kill_rate": rate,
-          "survivors": survivors,
-          "baseline_s": {k: round(v, 1) for k, v in baselines.items()}}
+          "survivors": survivors}
       print(f"{module}: killed {killed}/{total} ({rate:.0%}), {total} "
             f"sampled from {enumerated} sites", flush=True)
   finally:

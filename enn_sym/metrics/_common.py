@@ -2,9 +2,15 @@
 rule and probabilities from logits or probabilities.
 
 Every metric is a frozen (hashable) dataclass whose state is a NamedTuple of
-fixed-shape arrays. ``update`` validates on the host and then runs the private,
-unchecked ``_update`` under :func:`jit_update`; inside a caller's ``jax.jit``
-that inner jit is simply inlined.
+fixed-shape arrays. ``update`` validates and then runs the private, unchecked
+``_update`` under :func:`jit_update`; inside a caller's ``jax.jit`` that inner
+jit is simply inlined.
+
+Where ``update`` checks what: shapes, ranks, dtypes and the state's structure
+always (also under ``jit``); values (finite, labels in range, probabilities
+valid, mask 0/1) on the host when the arrays are concrete, and under ``jit``
+only in checked mode (:mod:`enn_sym.metrics._checked`), where they become
+``checkify`` checks. See :mod:`enn_sym._validation`.
 """
 
 from __future__ import annotations
