@@ -54,3 +54,28 @@ def test_epinet_head_gradient_does_not_reach_the_base(include_inputs):
                   jax.tree.leaves(_grads(enn, variables, base_only)["base"])):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6,
                                atol=1e-7)
+
+
+def test_epinet_head_defaults_feed_the_inputs():
+  # EpinetHead's documented default: phi = concat(features, flatten(x)).
+  head = nw.EpinetHead(num_classes=3, index_dim=2)
+  features, x, z = jnp.ones((6, 4)), X, jnp.ones(2)
+  params = head.init(jax.random.key(0), features, x, z)["params"]
+  assert params["phi_in"]["kernel"].shape == (4 + 5, 50)
+  no_inputs = nw.EpinetHead(num_classes=3, index_dim=2, include_inputs=False)
+  assert no_inputs.init(jax.random.key(0), features, x, z)["params"][
+      "phi_in"]["kernel"].shape == (4, 50)
+
+
+def test_make_epinet_default_index_is_standard_gaussian():
+  # z ~ N(0, I_index_dim) unless scaled_index=True (then N(0, I/index_dim)).
+  from enn_sym import base as base_lib  # pylint: disable=g-import-not-at-top
+  enn = nw.make_epinet(nw.MLP(3), num_classes=3, index_dim=4)
+  assert isinstance(enn.indexer, base_lib.GaussianIndexer)
+  zs = np.asarray(enn.sample_indices(jax.random.key(0), 4000))
+  assert zs.shape == (4000, 4)
+  assert abs(zs.var() - 1.0) < 0.05
+  scaled = nw.make_epinet(nw.MLP(3), num_classes=3, index_dim=4,
+                          scaled_index=True)
+  assert abs(np.asarray(scaled.sample_indices(jax.random.key(0), 4000)).var()
+             - 0.25) < 0.02
