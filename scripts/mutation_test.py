@@ -58,7 +58,8 @@ MODULES = {
         ("enn_sym/metrics/_common.py", [_M]),
         ("enn_sym/metrics/_enn.py", ["tests/test_metrics_enn.py"]),
         ("enn_sym/metrics/_temperature.py", [
-            _M, "tests/test_metrics_checked.py::"
+            "tests/test_metrics_enn.py", "tests/test_metrics_errors.py",
+            "tests/test_metrics_checked.py::"
             "test_fit_temperature_rejects_probabilities",
             "tests/test_metrics_checked.py::"
             "test_fit_temperature_probability_check_ignores_padding"]),
