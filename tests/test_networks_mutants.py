@@ -79,3 +79,15 @@ def test_make_epinet_default_index_is_standard_gaussian():
                           scaled_index=True)
   assert abs(np.asarray(scaled.sample_indices(jax.random.key(0), 4000)).var()
              - 0.25) < 0.02
+
+
+def test_prior_layers_have_random_biases():
+  # EnsembleDense (the layers of the ensemble priors) draws its bias from
+  # N(0, 1), like its kernel a fixed random draw: zero biases would force
+  # every prior function through the origin of its features.
+  from enn_sym.networks import _priors  # pylint: disable=g-import-not-at-top
+  layer = _priors.EnsembleDense(num_members=64, features=32,
+                                shared_input=True)
+  bias = np.asarray(layer.init(jax.random.key(0), X)["params"]["bias"])
+  assert bias.shape == (64, 32)
+  assert abs(bias.std() - 1.0) < 0.05 and abs(bias.mean()) < 0.05
