@@ -91,3 +91,16 @@ def test_prior_layers_have_random_biases():
   bias = np.asarray(layer.init(jax.random.key(0), X)["params"]["bias"])
   assert bias.shape == (64, 32)
   assert abs(bias.std() - 1.0) < 0.05 and abs(bias.mean()) < 0.05
+
+
+def test_random_feature_prior_has_unit_kernel_scale():
+  # phi(x) = sqrt(2/F) cos(Wx + b) has |phi|^2 ~ 1 (the RBF kernel at 0), so
+  # a unit index gives outputs of variance ~1 (readout ~ N(0, 1)).
+  from enn_sym.networks import _priors  # pylint: disable=g-import-not-at-top
+  prior = _priors.RandomFeaturePrior(num_classes=64, index_dim=2,
+                                     num_features=256)
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(32, 5)), jnp.float32)
+  z = jnp.array([1.0, 0.0])
+  variables = prior.init(jax.random.key(0), x, z)
+  out = np.asarray(prior.apply(variables, x, z))
+  assert 0.7 < out.var() < 1.3
