@@ -122,12 +122,7 @@ def _not_finite(group: str) -> _validation.InputError:
 
 
 def _check_square(x, group: str) -> None:
-  _image_ops.check_images(x)
-  h, w = np.shape(x)[-3:-1]
-  if h != w:
-    raise _validation.InputError(
-        f"{group} rotates images by quarter turns, which needs square images; "
-        f"got height {h}, width {w}. Pad or crop to a square first.")
+  _image_ops.check_square_images(x, group)
 
 
 def _quarter_and_residual(turns, n_per_turn):

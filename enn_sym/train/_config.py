@@ -274,6 +274,32 @@ def validate_config(config: Any) -> None:
   if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
     _fail("data.fractions", f"must be three non-negative numbers (train, "
           f"validation, test) summing to 1; got {fractions!r}.")
+  # Sizes, class counts and prior names (reliab, issue 14 item 5).
+  for field in ("model.mlp_hidden_sizes", "model.lenet_channels",
+                "model.lenet_dense_sizes", "model.p4_channels",
+                "model.vn_hidden_sizes", "model.epinet.hidden_sizes"):
+    sizes = flat[field]
+    if not isinstance(sizes, (tuple, list)) or any(
+        isinstance(n, bool) or not isinstance(n, int) or n < 1
+        for n in sizes):
+      _fail(field, f"must be a tuple of integers >= 1 (layer sizes); got "
+            f"{sizes!r}.")
+  if flat["model.base"] == "p4cnn" and not flat["model.p4_channels"]:
+    _fail("model.p4_channels", "the p4cnn base needs at least one channel "
+          "size; got ().")
+  for field in [k for k in flat if k.rsplit(".", 1)[-1] == "num_classes"]:
+    value = flat[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+      _fail(field, f"must be an integer >= 2 (a classifier needs two "
+            f"classes); got {value!r}.")
+  from enn_sym import networks  # pylint: disable=g-import-not-at-top
+  for field in ("model.epinet.prior", "model.ensemble.prior"):
+    name = flat[field]
+    if name != "" and name not in networks.list_priors():
+      _fail(field, f"unknown prior {name!r}; registered priors: "
+            f"{list(networks.list_priors())} (or \"\" for none). Register a "
+            f"new one with @enn_sym.register_prior(name) in a module the "
+            f"config imports.")
 
 
 def _validate_image_models(flat, models) -> None:
