@@ -63,13 +63,8 @@ class PointCloudAction:
 
 
 def make_group(name: str):
-  """A group from its config name (c4, d4, so2, so3, ...)."""
-  if name.startswith("c"):
-    return _groups.CyclicGroup(int(name[1:]))
-  if name.startswith("d"):
-    return _groups.DihedralGroup(int(name[1:]))
-  return {"so2": _groups.SO2Sampled, "so3": _groups.SO3,
-          "o3": _groups.O3}[name]()
+  """A group from its registered config name (enn_sym.symmetry.list_groups)."""
+  return _groups.get_group(name)
 
 
 def group_elements(group, num_samples: int, seed: int):
@@ -106,10 +101,15 @@ def make_base_network(config, num_classes: int, *, dropout: bool = False):
                     dropout_rate=rate)
   elif name in _config.BATCHNORM_BASES:
     net = make_image_model(config, num_classes)
-  else:
+  elif name == "vn_mlp":
     net = _Squeeze(_vector_neurons.VNMLPClassifier(
         num_classes, tuple(config.model.vn_hidden_sizes),
         chiral=config.model.vn_chiral))
+  else:  # A registered user base (enn_sym.networks.register_base).
+    net = nw.make_base(name, num_classes, dropout_rate=rate,
+                       **dict(config.model.base_kwargs))
+    if config.data.name == "tetris":
+      net = _Squeeze(net)
   sym = config.symmetry
   if not sym.group or sym.placement == "all":
     return net
@@ -234,7 +234,8 @@ def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
         base, num_classes=num_classes,
         index_dim=cfg.index_dim, hidden_sizes=tuple(cfg.hidden_sizes),
         include_inputs=include_inputs, prior=cfg.prior or None,
-        prior_scale=cfg.prior_scale)
+        prior_scale=cfg.prior_scale,
+        prior_kwargs=dict(cfg.prior_kwargs) or None)
     return ModelSpec(kind, enn,
                      _sampler(enn, config.loss.num_index_samples),
                      _sampler(enn, config.eval_num_indices))
@@ -243,7 +244,8 @@ def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
     enn = nw.make_ensemble(
         make_base_network(config, num_classes), num_classes=num_classes,
         num_ensemble=cfg.num_ensemble, prior=cfg.prior or None,
-        prior_scale=cfg.prior_scale)
+        prior_scale=cfg.prior_scale,
+        prior_kwargs=dict(cfg.prior_kwargs) or None)
     members = nw.ensemble_member_indices(cfg.num_ensemble)
     return ModelSpec(kind, enn, lambda key: members, lambda key: members)
   if kind == "dropout":
