@@ -241,6 +241,18 @@ def _is_point_group(name: str) -> bool:
   return _symmetry.get_group(name).input_ndim == 2
 
 
+def _groups_for(points: bool) -> list[str]:
+  """The registered groups acting on point clouds (or images)."""
+  out = []
+  for name in _symmetry.list_groups():
+    try:
+      if _is_point_group(name) == points:
+        out.append(name)
+    except ValueError:  # A broken registration; get_group names it when used.
+      pass
+  return out
+
+
 def _check_registered(flat, field, names, decorator, allow_empty=False):
   value = flat[field]
   if value in names or (allow_empty and value == ""):
@@ -331,8 +343,7 @@ def validate_config(config: Any) -> None:
     g = flat[field]
     if g and _is_point_group(g) != points:
       kind = "point-cloud" if points else "image"
-      valid = [n for n in _symmetry.list_groups()
-               if _is_point_group(n) == points]
+      valid = _groups_for(points)
       _fail(field, f"{g!r} does not act on {kind} data; use one of "
             f"{list(valid)}.")
   fits = (("mlp", "vn_mlp") if points else ("mlp", "lenet", "p4cnn")
