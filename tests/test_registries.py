@@ -418,3 +418,25 @@ def test_metric_bundle_names_dict_results_and_rejects_non_metrics():
     metrics.register_metric("a/b")
   with pytest.raises(ValueError, match=r"Unknown metric 'nope'"):
     metrics.make_metric_bundle(None, names=("nope",))
+
+
+# --- merge_variables -----------------------------------------------------
+
+
+def test_merge_variables_inverts_split_variables():
+  from enn_sym import losses  # pylint: disable=g-import-not-at-top
+  enn = networks.make_epinet(networks.MLP(3, (4,)), num_classes=3,
+                             index_dim=2)
+  x = jnp.ones((2, 5))
+  z = enn.indexer(jax.random.key(0))
+  variables = enn.init(jax.random.key(1), x, z)
+  params, state = losses.split_variables(variables)
+  assert set(state) == {"prior"}
+  merged = losses.merge_variables(params, state)
+  assert jax.tree.structure(merged) == jax.tree.structure(dict(variables))
+  for a, b in zip(jax.tree.leaves(merged), jax.tree.leaves(dict(variables))):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(enn.apply(merged, x, z).preds,
+                                enn.apply(variables, x, z).preds)
+  with pytest.raises(ValueError, match="state already holds a 'params'"):
+    losses.merge_variables(params, {"params": params})
