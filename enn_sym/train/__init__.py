@@ -17,5 +17,8 @@ from enn_sym.train._steps import TrainState
 from enn_sym.train._steps import make_eval_step
 from enn_sym.train._steps import make_mesh
 from enn_sym.train._steps import make_train_step
+from enn_sym.train._fit import STOP_REASONS
+from enn_sym.train._fit import FitResult
+from enn_sym.train._fit import fit_seeds
 from enn_sym.train._trainer import RunState
 from enn_sym.train._trainer import Trainer
