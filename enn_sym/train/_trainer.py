@@ -279,7 +279,10 @@ class ModelRun:
   # -- state ----------------------------------------------------------------
 
   def fresh_state(self) -> RunState:
-    return self._init(jnp.asarray(self.seeds, jnp.int32))
+    rs = self._init(jnp.asarray(self.seeds, jnp.int32))
+    # Own buffers for the best copy (jit may return one buffer for both, and
+    # the train step donates the train state).
+    return rs.replace(best=_copy_tree(rs.best))
 
   def init_or_restore(self, frozen_base: RunState | None = None) -> int:
     """Restores the newest intact checkpoint, else a fresh state.
@@ -310,8 +313,8 @@ class ModelRun:
         ts = state.train.replace(params=params, state=variables,
                                  opt_state=jax.jit(jax.vmap(
                                      self.optimizer.init))(params))
-        best = ({"params": params, "state": variables} if self.early
-                else state.best)
+        best = (_copy_tree({"params": params, "state": variables})
+                if self.early else state.best)
         state = state.replace(train=ts, best=best)
     self.state = state
     self.trainer.writer.drop_after(self.kind, self.restored_step)
@@ -440,6 +443,7 @@ class ModelRun:
         f"--config.resume_changes='({changes})'.")
 
   def _early_stopping_check(self, rs: RunState, step: int) -> RunState:
+    self.state = rs
     results = self.evaluate("validation", which="final")
     es = self.config.early_stopping
     metric = np.asarray([float(r[es.metric]) for r in results], np.float32)
@@ -559,6 +563,10 @@ class ModelRun:
                                  "split": "test", "final": True, "seed": s,
                                  **_scalars(r)})
     return results
+
+
+def _copy_tree(tree):
+  return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
 
 
 def _variables_of(rs: RunState):
