@@ -540,6 +540,27 @@ class ModelRun:
       bar.close()
     return rs
 
+  def run_calls(self, num_calls: int) -> float:
+    """Runs ``num_calls`` dispatches of the training program (each
+    ``steps_per_call`` steps of every seed) from the current state, with
+    no logging, evaluation or checkpoint; returns the wall seconds (after
+    blocking on the result). For benchmarks: this is the pipeline's step,
+    with the state, the data and the indices passed as arguments."""
+    if self.state is None:
+      self.init_or_restore()
+    if getattr(self, "_bench_stream", None) is None:
+      self._bench_stream = self.data.train_stream(
+          self.seeds, self.trainer.local_batch, self.state.step, self.mesh,
+          self._xs_sharding, self._x_sharding)
+    stream, rs = self._bench_stream, self.state
+    t0 = time.perf_counter()
+    for _ in range(num_calls):
+      rs, _ = self.multi_step(rs, stream.arrays,
+                              stream.take(self.config.steps_per_call))
+    jax.block_until_ready(rs)
+    self.state = rs
+    return time.perf_counter() - t0
+
   def final_evaluation(self) -> list[dict]:
     config = self.config
     n = len(self.seeds)
