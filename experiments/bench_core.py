@@ -1,30 +1,23 @@
-r"""The training engine's cost model, measured side by side in one run.
+r"""The training engine's cost model, side by side in one run.
 
   python experiments/bench_core.py --json bench_core.json [--quick]
 
-Every timed step is the pipeline's own (``Trainer.runs[kind].run_calls``):
-the seed-vmapped program with the train state, the on-device data and the
-batch positions passed as jit arguments. Ratios interleave the variants
-round-robin and take the median of per-round ratios. JSON keys:
+Timed steps are the pipeline's own (``Trainer.runs[kind].run_calls``: state,
+on-device data and batch positions as jit arguments); ratios are medians of
+round-robin per-round ratios. JSON keys (docs/benchmarks.md):
 
 * epinet_k8_over_base_lenet, epinet_k1_over_base_lenet,
   epinet_k8_over_k1_lenet: LeNet base on 28x28x1 (embedded MNIST), batch
   128, 10 classes, the conv_ensemble prior; epinet_k8_noprior_over_base_lenet
   (same epinet without a prior) splits the overhead into head and prior.
-* mlp_testbed_steps_per_s: Neural Testbed epinet (MLP 50-50 on 10 Gaussian
-  dims, 2 classes, epinet 15-15 seeing the input, index_dim 8, K = 8, prior of
-  MLPs 5-5 scaled 0.3, Bernoulli bootstrap, L2, Adam 1e-3, batch 200) via
+* mlp_testbed_steps_per_s: the Neural Testbed epinet (issue 10) through
   ``enn_sym.train.fit_seeds``.
-* seeds8_vmapped_over_sequential: 8 single-seed runs of the default epinet
-  for 1,000 steps (each building and compiling its own program) divided by
-  one 8-seed run; fused_over_per_step: steps/s with steps_per_call=100 over
-  steps_per_call=1.
+* seeds8_vmapped_over_sequential: 8 single-seed 1,000-step runs of the
+  default epinet (each compiling its own program) over one 8-seed run.
+* fused_over_per_step: steps/s, steps_per_call=100 over 1.
 """
 
-import json
-import os
-import tempfile
-import time
+import json, os, tempfile, time  # noqa: E401
 
 from absl import app
 from enn_sym import cli  # pylint: disable=g-bad-import-order
@@ -95,8 +88,7 @@ def bench_testbed(steps):
   loss_fn = losses.make_enn_loss(enn, losses.make_loss("ce"),
                                  num_index_samples=8, bootstrap="bernoulli",
                                  weight_decay=1e-4)
-  init = lambda k: losses.split_variables(  # noqa: E731
-      enn.init(k, x[:1], enn.indexer(k)))
+  init = lambda k: losses.split_variables(enn.init(k, x[:1], enn.indexer(k)))  # noqa: E731
 
   def wall(num):
     t0 = time.perf_counter()
@@ -126,16 +118,14 @@ def bench_seeds(workdir, steps):
 def bench_fused(workdir, rounds):
   runs = _runs({"per_step": {"steps_per_call": 1},
                 "fused": {"steps_per_call": 100}}, workdir)
-  runs["per_step"].run_calls(2)
-  runs["fused"].run_calls(1)
   per, fused = [], []
-  for _ in range(rounds):
+  for _ in range(rounds + 1):  # The first round compiles.
     per.append(100 / runs["per_step"].run_calls(100))
     fused.append(100 / runs["fused"].run_calls(1))
+  per, fused = np.asarray(per[1:]), np.asarray(fused[1:])
   return {"per_step_steps_per_s": float(np.median(per)),
           "fused_steps_per_s": float(np.median(fused)),
-          "fused_over_per_step": float(np.median(np.asarray(fused) /
-                                                 np.asarray(per)))}
+          "fused_over_per_step": float(np.median(fused / per))}
 
 
 def main(argv):
@@ -143,15 +133,11 @@ def main(argv):
   rounds, calls = (3, 10) if _QUICK.value else (7, 20)
   out = {"platform": jax.devices()[0].platform, "jax": jax.__version__}
   with tempfile.TemporaryDirectory() as workdir:
-    for name, fn in [("lenet", lambda: bench_lenet(workdir, rounds, calls)),
-                     ("testbed", lambda: bench_testbed(2000)),
-                     ("seeds", lambda: bench_seeds(workdir, 1000)),
-                     ("fused", lambda: bench_fused(workdir, rounds))]:
-      t0 = time.perf_counter()
-      out.update(fn())
-      print(f"[{name}: {time.perf_counter() - t0:.0f} s]", flush=True)
-  for k, v in out.items():
-    print(f"{k:40s} {v:.3f}" if isinstance(v, float) else f"{k:40s} {v}")
+    out.update(bench_lenet(workdir, rounds, calls))
+    out.update(bench_testbed(2000))
+    out.update(bench_seeds(workdir, 1000))
+    out.update(bench_fused(workdir, rounds))
+  print("\n".join(f"{k:40s} {v}" for k, v in out.items()))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(out, f, indent=1, sort_keys=True)

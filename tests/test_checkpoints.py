@@ -28,7 +28,7 @@ def _start(workdir, overrides, delay=0.0):
       stderr=subprocess.DEVNULL)
 
 
-def _wait_for(proc, condition, timeout=300):
+def _wait_for(proc, condition, timeout=1200):
   deadline = time.time() + timeout
   while time.time() < deadline and proc.poll() is None:
     if condition():
@@ -62,9 +62,9 @@ def test_epinet_killed_during_and_between_checkpoint_writes_resumes_exactly(
   assert reference["steps_run"] == {"epinet": 3000}
   workdir = tmp_path / "killed"
   ckpt_dir = workdir / "epinet" / "checkpoints"
-  # 1. Killed while writing its second checkpoint (the write sleeps 2 s
+  # 1. Killed while writing its second checkpoint (the write sleeps 5 s
   #    between the arrays and the manifest).
-  proc = _start(workdir, _KILL_RUN, delay=2.0)
+  proc = _start(workdir, _KILL_RUN, delay=5.0)
   in_write = _wait_for(proc, lambda: "100" in _listing(ckpt_dir) and any(
       d.startswith(".tmp-") for d in _listing(ckpt_dir)))
   proc.send_signal(signal.SIGKILL)

@@ -28,6 +28,7 @@ def _steps(workdir, kind="base"):
       os.path.join(workdir, kind, "checkpoints"), 10).steps()
 
 
+@pytest.mark.slow
 def test_vmapped_seeds_equal_separate_runs(tmp_path):
   common = dict(models=("epinet",), num_steps=6, **{
       "loss.bootstrap": "bernoulli"})
@@ -60,6 +61,7 @@ def test_summary_ci95_is_the_student_t_interval():
   assert _report.ci95([0.5]) == (0.5, 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on_device", [True, False])
 def test_fused_steps_equal_single_steps(tmp_path, on_device):
   common = dict(models=("epinet",), num_steps=8, log_every=4,
@@ -101,6 +103,7 @@ def test_train_step_compiles_once(tmp_path):
   assert trainer.runs["epinet"].num_traces == 1
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_checkpoint(tmp_path):
   """Each seed stops on its own; the final evaluation is that of the best
   validation step, i.e. of a run that trained exactly best_step steps."""
@@ -178,6 +181,7 @@ def test_non_finite_keeps_only_checkpoints_training_can_continue_from(
   assert "resume_changes" in message and "--workdir" in message
 
 
+@pytest.mark.slow
 def test_non_finite_message_names_the_real_last_good_checkpoint(tmp_path):
   # Sane SGD for 20 steps, then the step schedule multiplies lr by 1e33.
   config = tiny_config(num_steps=40, log_every=1, checkpoint_every=1, **{
@@ -338,6 +342,7 @@ def test_train_subset_is_class_stratified(tmp_path):
                   str(tmp_path / "big"))
 
 
+@pytest.mark.slow
 def test_augment_group_changes_training_only_by_group_elements(tmp_path):
   """With C4 augmentation and a C4-invariant model, training equals plain
   training (the model cannot see the rotation); without invariance not."""
@@ -360,6 +365,7 @@ def test_augment_group_changes_training_only_by_group_elements(tmp_path):
   assert diff > 1e-4
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_shapes(tmp_path):
   trainer = train.Trainer(tiny_config(models=("epinet", "base"), seeds=(0, 1),
                                       num_steps=2), str(tmp_path))
