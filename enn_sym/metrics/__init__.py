@@ -39,6 +39,11 @@ from enn_sym.metrics._enn import JointState
 from enn_sym.metrics._regression import GaussianCalibration
 from enn_sym.metrics._regression import GaussianState
 from enn_sym.metrics._regression import variance_quantile_edges
+from enn_sym.metrics._registry import MetricBundle
+from enn_sym.metrics._registry import get_metric
+from enn_sym.metrics._registry import list_metrics
+from enn_sym.metrics._registry import make_metric_bundle
+from enn_sym.metrics._registry import register_metric
 from enn_sym.metrics._report import calibration_report
 from enn_sym.metrics._temperature import apply_temperature
 from enn_sym.metrics._temperature import fit_temperature
