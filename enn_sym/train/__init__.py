@@ -16,3 +16,13 @@ from enn_sym.train._steps import TrainState
 from enn_sym.train._steps import make_eval_step
 from enn_sym.train._steps import make_mesh
 from enn_sym.train._steps import make_train_step
+from enn_sym.train._sweep import Cell
+from enn_sym.train._sweep import Sweep
+from enn_sym.train._sweep import apply_overrides
+from enn_sym.train._sweep import apply_preset
+from enn_sym.train._sweep import sweep_main
+from enn_sym.train._sweep_report import compare
+from enn_sym.train._sweep_report import comparison_table
+from enn_sym.train._sweep_report import conclusion
+from enn_sym.train._sweep_report import mean_ci
+from enn_sym.train._sweep_report import paired_difference
