@@ -403,20 +403,29 @@ class Sweep:
             "seeds": list(self.seeds), "cells": cells, "missing": missing}
 
   def report(self, workdir: str,
-             metrics: Sequence[str] = _sweep_report.TABLE_METRICS) -> dict:
-    """Collects, and writes ``results.json``, ``results.md`` and one figure
-    ``<metric>.png`` per metric against the first axis."""
+             metrics: Sequence[str] = _sweep_report.TABLE_METRICS,
+             figure_metrics: Sequence[str] = _sweep_report.FIGURE_METRICS
+             ) -> dict:
+    """Collects, and writes ``results.json``, ``results.md`` (``metrics``)
+    and one figure ``<metric>.png`` per figure metric against the first
+    axis."""
     results = self.collect(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    _write_json(os.path.join(workdir, "results.json"), results)
-    table = _sweep_report.markdown_table(results, metrics)
-    with open(os.path.join(workdir, "results.md"), "w") as f:
-      f.write(table + "\n")
+    write_results(workdir, results,
+                  _sweep_report.markdown_table(results, metrics))
     if results["cells"]:
-      for metric in metrics:
+      for metric in figure_metrics:
         _sweep_report.plot_metric(
             os.path.join(workdir, f"{metric}.png"), results, metric)
     return results
+
+
+def write_results(workdir: str, results: Mapping[str, Any], markdown: str,
+                  stem: str = "results") -> None:
+  """``<stem>.json`` (atomically) and ``<stem>.md`` in ``workdir``."""
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, f"{stem}.json"), results)
+  with open(os.path.join(workdir, f"{stem}.md"), "w") as f:
+    f.write(markdown + "\n")
 
 
 def read_cell_summary(path: str, models: Sequence[str],
@@ -479,8 +488,8 @@ def _first(value):
 def sweep_main(argv: Sequence[str] | None = None, *,
                default_config: str | None = None,
                default_workdir: str = "workdir/sweep",
-               report_fn: Callable[[Sweep, Any, str, dict], None] | None = None
-               ) -> None:
+               report_fn: Callable[[Sweep, Any, str, dict], None] | None = None,
+               metrics: Sequence[str] = _sweep_report.TABLE_METRICS) -> None:
   """The command line of a sweep (the ``enn-sym-sweep`` console script).
 
   ``enn-sym-sweep --config CONFIG.py --workdir DIR [--cell NAME ...]
@@ -488,9 +497,10 @@ def sweep_main(argv: Sequence[str] | None = None, *,
   ``get_config()`` returns ``base`` / ``axes`` (see
   :meth:`Sweep.from_config`); ``--config.X=Y`` overrides its fields.
   Without ``--cell`` or ``--array_index`` and without
-  ``$SLURM_ARRAY_TASK_ID``, every cell runs and then the report is written;
-  a job-array task (one cell) writes no report (run ``--report_only`` once
-  after the array).
+  ``$SLURM_ARRAY_TASK_ID``, every cell runs; then the report of every
+  finished cell is written. A job-array task (``--array_index`` or
+  ``$SLURM_ARRAY_TASK_ID``: one cell) writes no report (run
+  ``--report_only`` once after the array).
 
   Args:
     argv: the command line (default ``sys.argv``).
@@ -499,6 +509,7 @@ def sweep_main(argv: Sequence[str] | None = None, *,
     default_workdir: the ``--workdir`` default.
     report_fn: ``report_fn(sweep, config, workdir, results)`` writes an
       experiment's own page after the generic report.
+    metrics: the columns of the generic ``results.md``.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -527,7 +538,7 @@ def sweep_main(argv: Sequence[str] | None = None, *,
       _exit("--config is required (a sweep config file with get_config()).")
     try:
       run_from_flags(fl.config, fl.workdir, fl.cell, fl.array_index, fl.list,
-                     fl.report_only, report_fn)
+                     fl.report_only, report_fn, metrics=metrics)
     except _config.ConfigError as e:
       _exit(str(e))
 
@@ -544,7 +555,9 @@ def run_from_flags(config, workdir: str, cells: Sequence[str] = (),
                    array_index: int | None = None, list_only: bool = False,
                    report_only: bool = False, report_fn=None,
                    train_fn: TrainFn | None = None,
-                   environ: Mapping[str, str] | None = None) -> dict | None:
+                   environ: Mapping[str, str] | None = None,
+                   metrics: Sequence[str] = _sweep_report.TABLE_METRICS
+                   ) -> dict | None:
   """What :func:`sweep_main` does once the flags are parsed (returns the
   collected results when it reports)."""
   sweep = Sweep.from_config(config, train_fn=train_fn)
@@ -552,8 +565,8 @@ def run_from_flags(config, workdir: str, cells: Sequence[str] = (),
     for cell in sweep.cells:
       print(f"{cell.index:4d}  {cell.name}  {sweep.status(workdir, cell)}")
     return None
-  one_task = bool(cells) or array_index is not None or (
-      array_index_from_env(environ) is not None)
+  one_task = array_index is not None or (
+      not cells and array_index_from_env(environ) is not None)
   chosen = sweep.select(cells, array_index, environ)
   for cell in chosen:
     _config.validate_config(sweep._run_config(cell)  # pylint: disable=protected-access
@@ -564,9 +577,9 @@ def run_from_flags(config, workdir: str, cells: Sequence[str] = (),
       sweep.run_cell(workdir, cell)
     if one_task:
       return None  # A job-array task: the report runs once, after the array.
-  results = sweep.report(workdir)
+  results = sweep.report(workdir, metrics)
   if report_fn is not None:
-    report_fn(sweep, config, workdir, results)
+    results = report_fn(sweep, config, workdir, results) or results
   print(f"\n{len(results['cells'])} of {len(sweep.cells)} cells finished; "
         f"{time.perf_counter() - start:.0f} s; outputs in {workdir}",
         flush=True)

@@ -17,6 +17,7 @@ from scipy import stats
 
 TABLE_METRICS = ("accuracy", "nll", "ece", "ece_ts", "brier", "joint_nll",
                  "mutual_info")
+FIGURE_METRICS = ("accuracy", "nll", "ece")
 NO_DIFFERENCE = "no measurable difference"
 MIN_SEEDS = 5
 _RUN_FIELDS = ("stop_reason", "steps_trained", "best_step")
@@ -170,6 +171,17 @@ def stop_reasons(model_stats: Mapping[str, Any]) -> str:
   return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "-"
 
 
+def _cell_text(st: Mapping[str, Any], metric: str) -> str:
+  """A seed statistic as ``mean [lo, hi]``, a vector as ``a/b/...``, a
+  per-model scalar (e.g. a timing added by a report) as a number."""
+  value = st["mean"].get(metric, st.get(metric))
+  if _is_number(value):
+    return format_ci(value, st["ci95"].get(metric))
+  if isinstance(value, (list, tuple)) and all(_is_number(v) for v in value):
+    return "/".join(f"{float(v):.3f}" for v in value)
+  return "-"
+
+
 def markdown_table(results: Mapping[str, Any],
                    metrics: Sequence[str] = TABLE_METRICS) -> str:
   """One row per finished cell and model: the levels, the seeds, each
@@ -181,9 +193,7 @@ def markdown_table(results: Mapping[str, Any],
   for cell in results["cells"].values():
     for model, st in cell["models"].items():
       row = [cell["levels"][a] for a in axes] + [model, str(len(st["seeds"]))]
-      row += [format_ci(st["mean"][m], st["ci95"].get(m))
-              if m in st["mean"] and _is_number(st["mean"][m]) else "-"
-              for m in metrics]
+      row += [_cell_text(st, m) for m in metrics]
       seconds = cell.get("train_seconds")
       row += [stop_reasons(st), f"{seconds:.0f}" if seconds else "-"]
       lines.append("| " + " | ".join(row) + " |")

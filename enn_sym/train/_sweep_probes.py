@@ -1,0 +1,302 @@
+"""Per-example probes of trained sweep cells (the symmetry experiments'
+shared analysis): test predictions of a finished cell, predictive
+uncertainty per example, class-pair probes (6 vs 9, chiral pairs), the
+invariant nearest-neighbour ceiling, the forward cost of a model.
+
+Predictions come from the engine's ``Trainer.predict`` where the engine
+provides it; with an engine without it (one run per seed, ``seed_<s>``
+folders), from the run's latest checkpoint restored through the training
+loop. Either way :func:`predict_cell` returns logits ``[S, K, N, C]``
+(seeds, indices, examples, classes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Mapping, Sequence
+
+import jax
+import numpy as np
+
+from enn_sym.train import _config
+from enn_sym.train import _models
+
+
+def _engine_trainer():
+  from enn_sym import train  # pylint: disable=g-import-not-at-top
+  return getattr(train, "Trainer", None)
+
+
+def _legacy_predict(config, workdir: str, kind: str, split: str):
+  """``[K, N, C]`` logits and ``[N]`` labels of one single-seed run."""
+  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
+  from enn_sym.train import _report  # pylint: disable=g-import-not-at-top
+  from enn_sym.train import _steps  # pylint: disable=g-import-not-at-top
+  data = _loop._Data(config)  # pylint: disable=protected-access
+  mesh = _steps.make_mesh()
+  writer = _report.JsonlWriter(os.devnull, enabled=False)
+  run = _loop._Run(kind, config, workdir, data, mesh, writer)  # pylint: disable=protected-access
+  try:
+    if run.ckpt.latest_step() is None:
+      raise FileNotFoundError(f"{workdir}/{kind}: no checkpoint to predict "
+                              f"from; train the cell first.")
+    state = run.initial_state()
+    logits, labels = [], []
+    with data.eval_iter(split, run.local_eval_batch,
+                        config.data.prefetch) as batches:
+      for batch in batches:
+        out = run.predict_step(state, _steps.global_batch(batch, mesh),
+                               run.eval_zs)
+        mask = np.asarray(batch["mask"]).astype(bool)
+        logits.append(np.asarray(out)[:, mask])
+        labels.append(np.asarray(batch["label"])[mask])
+  finally:
+    run.ckpt.close()
+  return np.concatenate(logits, axis=1), np.concatenate(labels)
+
+
+def predict_cell(sweep, workdir: str, cell, kind: str, split: str = "test"
+                 ) -> dict:
+  """``{"logits": [S, K, N, C], "labels": [N], "seeds": [S]}`` of model
+  ``kind`` of a finished ``cell`` of ``sweep`` run in ``workdir``."""
+  path = sweep.cell_dir(workdir, cell)
+  trainer = _engine_trainer()
+  if "seeds" in cell.config and trainer is not None:
+    config = sweep._run_config(cell)  # pylint: disable=protected-access
+    config.models = (kind,) if kind != "epinet" or not (
+        config.model.epinet.freeze_base) else config.models
+    t = trainer(config, path)
+    t.init_or_restore()
+    out = t.predict(split)
+    logits = np.asarray(out["logits"])
+    if logits.ndim == 3:
+      logits = logits[None]
+    return {"logits": logits, "labels": np.asarray(out["labels"]),
+            "seeds": list(sweep.seeds)}
+  per_seed, labels = [], None
+  for seed in sweep.seeds:
+    config = sweep._run_config(cell, seed)  # pylint: disable=protected-access
+    logits, lab = _legacy_predict(config, os.path.join(path, f"seed_{seed}"),
+                                  kind, split)
+    if labels is not None and not np.array_equal(labels, lab):
+      raise RuntimeError(f"{cell.name}: seeds saw different {split} labels.")
+    per_seed.append(logits)
+    labels = lab
+  return {"logits": np.stack(per_seed), "labels": labels,
+          "seeds": list(sweep.seeds)}
+
+
+def predictive_uncertainty(logits: np.ndarray) -> dict:
+  """Per-example uncertainty of an ENN's logits ``[..., K, N, C]``.
+
+  Returns ``total`` (entropy of the mean predictive), ``aleatoric``
+  (expected entropy), ``mutual_info`` (their difference, the epistemic
+  part), ``spread`` (standard deviation over the K indices of the
+  probability of the class the mean predictive picks), all ``[..., N]``,
+  and ``mean`` (the mean predictive ``[..., N, C]``).
+  """
+  logits = np.asarray(logits, np.float64)
+  z = logits - logits.max(-1, keepdims=True)
+  probs = np.exp(z)
+  probs /= probs.sum(-1, keepdims=True)
+  mean = probs.mean(-3)
+  ent = lambda p: -np.sum(p * np.log(np.clip(p, 1e-300, None)), -1)
+  total, aleatoric = ent(mean), ent(probs).mean(-2)
+  pred = mean.argmax(-1)
+  picked = np.take_along_axis(probs, pred[..., None, :, None], -1)[..., 0]
+  return {"total": total, "aleatoric": aleatoric,
+          "mutual_info": np.maximum(total - aleatoric, 0.0),
+          "spread": picked.std(-2), "mean": mean}
+
+
+def class_probe(logits: np.ndarray, labels: np.ndarray,
+                classes: Sequence[int]) -> dict[str, list[float]]:
+  """Per-seed accuracy and uncertainty on ``classes`` against the others.
+
+  Args:
+    logits: ``[S, K, N, C]``.
+    labels: ``[N]``.
+    classes: the probed classes, e.g. ``(6, 9)``; with two classes the swap
+      rate (a probed example predicted as the other probed class) is given.
+
+  Returns:
+    ``{metric: [value per seed]}``: ``acc_in`` / ``acc_out``, ``swap_rate``,
+    and for ``mutual_info``, ``spread`` and ``aleatoric`` the means on the
+    probed (``_in``) and other (``_out``) examples and their difference
+    ``<name>_diff = in - out`` (paired within a seed, so its interval across
+    seeds says whether the probed classes are more uncertain).
+  """
+  labels = np.asarray(labels)
+  inside = np.isin(labels, classes)
+  if not inside.any() or inside.all():
+    raise ValueError(f"class_probe: the labels must hold both classes "
+                     f"{tuple(classes)} and others.")
+  u = predictive_uncertainty(logits)
+  pred = u["mean"].argmax(-1)
+  out: dict[str, list[float]] = {}
+
+  def add(name, values):
+    out.setdefault(name, []).extend(float(v) for v in values)
+
+  correct = pred == labels
+  add("acc_in", correct[:, inside].mean(-1))
+  add("acc_out", correct[:, ~inside].mean(-1))
+  if len(classes) == 2:
+    a, b = classes
+    swapped = ((labels == a) & (pred == b)) | ((labels == b) & (pred == a))
+    add("swap_rate", swapped[:, inside].mean(-1))
+  for name in ("mutual_info", "spread", "aleatoric"):
+    v_in, v_out = u[name][:, inside].mean(-1), u[name][:, ~inside].mean(-1)
+    add(f"{name}_in", v_in)
+    add(f"{name}_out", v_out)
+    add(f"{name}_diff", v_in - v_out)
+  return out
+
+
+def load_splits(config) -> dict[str, dict[str, np.ndarray]]:
+  """The splits of a config as arrays (after the config's rotation)."""
+  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
+  splits = _loop._Data(config).splits  # pylint: disable=protected-access
+  return {k: s.get_batch(np.arange(len(s))) for k, s in splits.items()}
+
+
+def nearest_neighbour_ceiling(config, classes: Sequence[int] = (6, 9)
+                              ) -> dict[str, float]:
+  """How separable ``classes`` stay under a 180-degree turn: test accuracy
+  on them of the 1-NN rule with the plain and the C2-invariant distance
+  ``min_g |x - g y|`` to the training examples of ``classes``, and the
+  idealised invariant ceiling ``max(n_a, n_b) / (n_a + n_b)``."""
+  splits = load_splits(config)
+  pick = lambda s: {k: v[np.isin(s["label"], classes)] for k, v in s.items()}
+  train, test = pick(splits["train"]), pick(splits["test"])
+  flat = lambda x: np.asarray(x, np.float64).reshape(len(x), -1)
+  a, b = flat(test["image"]), flat(train["image"])
+  sq = lambda a, b: (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
+  dist = sq(a, b)
+  turned = sq(a, flat(np.asarray(train["image"])[:, ::-1, ::-1]))
+  nn = lambda d: float(np.mean(train["label"][np.argmin(d, 1)] ==
+                               test["label"]))
+  counts = [int(np.sum(test["label"] == c)) for c in classes]
+  return {"ceiling_ideal": max(counts) / max(1, sum(counts)),
+          "nn_plain": nn(dist), "nn_invariant": nn(np.minimum(dist, turned)),
+          **{f"n_test_{c}": n for c, n in zip(classes, counts)}}
+
+
+def forward_cost(config, kind: str, batch_size: int = 128, repeats: int = 5
+                 ) -> float:
+  """Microseconds per example of the jitted evaluation forward pass
+  (``apply_multi`` with the evaluation indices) of model ``kind``."""
+  spec = _models.make_model(kind, config, _config.NUM_CLASSES[config.data.name])
+  shape = tuple(input_shape(config))
+  key = jax.random.key(int(config.seed))
+  k_init, k_index, k_zs, k_x = jax.random.split(key, 4)
+  variables = jax.jit(spec.enn.init)(
+      k_init, _models.example_input(shape), spec.enn.indexer(k_index))
+  zs = spec.eval_indices(k_zs)
+  x = jax.random.normal(k_x, (batch_size,) + shape)
+  forward = jax.jit(lambda v, x, zs: spec.enn.apply_multi(v, x, zs).preds)
+  forward(variables, x, zs).block_until_ready()  # Compile.
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    forward(variables, x, zs).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 1e6 * best / batch_size
+
+
+def input_shape(config) -> tuple[int, ...]:
+  """The model input shape of one example of a config's data."""
+  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
+  return tuple(_loop._Data(config).image_shape)  # pylint: disable=protected-access
+
+
+def probe_cells(sweep, workdir: str, results: Mapping, classes: Sequence[int],
+                cells: Sequence[str] | None = None) -> dict:
+  """:func:`class_probe` of every finished cell (or of ``cells``) and
+  model: ``{cell: {model: {metric: {"per_seed", "mean", "ci95"}}}}``."""
+  from enn_sym.train import _sweep_report  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name in (cells if cells is not None else results["cells"]):
+    if name not in results["cells"]:
+      continue
+    cell = sweep.cell(name)
+    out[name] = {}
+    for kind in cell.config.models:
+      pred = predict_cell(sweep, workdir, cell, kind)
+      probe = class_probe(pred["logits"], pred["labels"], classes)
+      out[name][kind] = {}
+      for metric, values in probe.items():
+        mean, lo, hi = _sweep_report.mean_ci(values)
+        out[name][kind][metric] = {"per_seed": values, "mean": mean,
+                                   "ci95": [lo, hi], "seeds": pred["seeds"]}
+  return out
+
+
+
+def probe_table(probes: Mapping, metrics: Sequence[str]) -> str:
+  """Markdown: one row per probed cell and model, ``metrics`` of
+  :func:`probe_cells` as ``mean [95% CI]``."""
+  from enn_sym.train import _sweep_report  # pylint: disable=g-import-not-at-top
+  header = ["cell", "model", "seeds"] + list(metrics)
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  for name, models in probes.items():
+    for kind, p in models.items():
+      row = [name, kind, str(len(next(iter(p.values()))["per_seed"]))]
+      row += [_sweep_report.format_ci(p[m]["mean"], p[m]["ci95"])
+              if m in p else "-" for m in metrics]
+      lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines)
+
+
+def probe_conclusions(sweep, probes: Mapping, axis: str, reference: str,
+                      metrics: Sequence[str] = ("mutual_info_diff",
+                                                "spread_diff")) -> list[dict]:
+  """Does uncertainty rise on the probed classes? Per probed cell and model,
+  for each ``*_diff`` metric (probed minus other examples, paired within a
+  seed): its interval and conclusion (``rises`` / ``falls`` / no measurable
+  difference), and the paired difference against the reference cell (same
+  levels but ``axis = reference``) with its conclusion (``higher`` /
+  ``lower`` than the reference)."""
+  from enn_sym.train import _sweep_report as rep  # pylint: disable=g-import-not-at-top
+  by_levels = {tuple(sorted(sweep.cell(n).levels.items())): n for n in probes}
+  rows = []
+  for name, models in probes.items():
+    levels = dict(sweep.cell(name).levels)
+    ref_name = by_levels.get(tuple(sorted(dict(
+        levels, **{axis: reference}).items())))
+    for kind, p in models.items():
+      for metric in metrics:
+        own = p[metric]
+        row = {"cell": name, "model": kind, "metric": metric,
+               "mean": own["mean"], "ci95": own["ci95"],
+               "n": len(own["per_seed"]),
+               "conclusion": rep.conclusion(own["ci95"], len(own["per_seed"]),
+                                            lower="falls", higher="rises")}
+        ref = probes.get(ref_name, {}).get(kind, {}).get(metric)
+        if ref is not None and ref_name != name:
+          d = rep.paired_difference(own["per_seed"], own["seeds"],
+                                    ref["per_seed"], ref["seeds"])
+          row.update(vs_reference=d, vs_reference_conclusion=rep.conclusion(
+              d["ci95"], d["n"], lower="lower", higher="higher"))
+        rows.append(row)
+  return rows
+
+
+def conclusions_table(rows: Sequence[Mapping]) -> str:
+  """Markdown of :func:`probe_conclusions` rows."""
+  from enn_sym.train import _sweep_report as rep  # pylint: disable=g-import-not-at-top
+  header = ["cell", "model", "probed minus other", "95% CI", "n",
+            "on the probed classes", "minus reference", "vs reference"]
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  for r in rows:
+    d = r.get("vs_reference")
+    lines.append("| " + " | ".join([
+        r["cell"], r["model"], r["metric"], rep.format_ci(r["mean"], r["ci95"],
+                                                          4),
+        str(r["n"]), r["conclusion"],
+        rep.format_ci(d["mean"], d["ci95"], 4) if d else "-",
+        r.get("vs_reference_conclusion", "-")]) + " |")
+  return "\n".join(lines)
