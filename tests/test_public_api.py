@@ -24,6 +24,7 @@ KNOWN_PRIVATE: set[str] = {
     "experiments/bench_core.py", "experiments/bench_resnet.py",
     "experiments/bench_train.py", "experiments/bounds.py",
 }
+KNOWN_SYS_PATH: set[str] = {"experiments/bench_landscape.py"}
 KNOWN_LONG: set[str] = {
     "experiments/bench_core.py", "experiments/landscape.py",
 }
@@ -134,8 +135,11 @@ def test_notebooks_use_only_public_api():
     assert not found, f"{path} uses private API: " + "; ".join(found)
 
 
-def test_no_script_loads_another_through_sys_path():
-  for path in _scripts():
-    with open(os.path.join(REPO, path)) as f:
-      source = f.read()
-    assert "sys.path" not in source, f"{path} edits sys.path"
+@pytest.mark.parametrize("path", _scripts())
+def test_no_script_loads_another_through_sys_path(path):
+  with open(os.path.join(REPO, path)) as f:
+    uses = "sys.path" in f.read()
+  if path in KNOWN_SYS_PATH:
+    assert uses, f"{path} is clean now: remove it from KNOWN_SYS_PATH."
+    pytest.xfail(f"{path}: edits sys.path (owned elsewhere)")
+  assert not uses, f"{path} edits sys.path: move the shared code to the library"

@@ -31,6 +31,7 @@ from enn_sym.train._sweep_report import format_ci
 from enn_sym.train._sweep_report import markdown_table
 from enn_sym.train._sweep_report import paired_difference
 from enn_sym.train._sweep_report import plot_metric
+from enn_sym.train._sweep_report import read_curves
 from enn_sym.train._sweep_probes import class_probe
 from enn_sym.train._sweep_probes import conclusions_table
 from enn_sym.train._sweep_probes import forward_cost

@@ -294,6 +294,14 @@ class Sweep:
   def cell_dir(self, workdir: str, cell: Cell) -> str:
     return os.path.join(workdir, *cell.name.split("/"))
 
+  def run_dirs(self, workdir: str, cell: Cell) -> list[str]:
+    """The folders holding a cell's runs (``metrics.jsonl``, checkpoints):
+    the cell's own with the engine's ``config.seeds``, else one per seed."""
+    path = self.cell_dir(workdir, cell)
+    if self._engine_seeds(cell):
+      return [path]
+    return [os.path.join(path, f"seed_{s}") for s in self.seeds]
+
   def _engine_seeds(self, cell: Cell) -> bool:
     return "seeds" in cell.config
 
@@ -489,7 +497,8 @@ def sweep_main(argv: Sequence[str] | None = None, *,
                default_config: str | None = None,
                default_workdir: str = "workdir/sweep",
                report_fn: Callable[[Sweep, Any, str, dict], None] | None = None,
-               metrics: Sequence[str] = _sweep_report.TABLE_METRICS) -> None:
+               metrics: Sequence[str] = _sweep_report.TABLE_METRICS,
+               default_cache: str = "") -> None:
   """The command line of a sweep (the ``enn-sym-sweep`` console script).
 
   ``enn-sym-sweep --config CONFIG.py --workdir DIR [--cell NAME ...]
@@ -510,6 +519,7 @@ def sweep_main(argv: Sequence[str] | None = None, *,
     report_fn: ``report_fn(sweep, config, workdir, results)`` writes an
       experiment's own page after the generic report.
     metrics: the columns of the generic ``results.md``.
+    default_cache: the ``--compilation_cache`` default.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -527,6 +537,10 @@ def sweep_main(argv: Sequence[str] | None = None, *,
     flags.DEFINE_bool("list", False, "Print the numbered cells and exit.")
     flags.DEFINE_bool("report_only", False, "Train nothing; collect and "
                       "report the finished cells.")
+    flags.DEFINE_string(
+        "compilation_cache", default_cache, "JAX persistent compilation "
+        "cache folder ('' = off; '<workdir>' is replaced): cells sharing "
+        "programs compile them once, a rerun compiles nothing.")
   fl = flags.FLAGS
 
   def main(args):
@@ -536,6 +550,14 @@ def sweep_main(argv: Sequence[str] | None = None, *,
       logging.set_verbosity(logging.WARNING)
     if fl.config is None:
       _exit("--config is required (a sweep config file with get_config()).")
+    if fl.compilation_cache and not fl.list and not fl.report_only:
+      import jax  # pylint: disable=g-import-not-at-top
+      jax.config.update("jax_compilation_cache_dir", fl.compilation_cache.replace(
+          "<workdir>", fl.workdir))
+      jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    if not fl.list and not fl.report_only:
+      from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
+      _loop.maybe_initialize_distributed()
     try:
       run_from_flags(fl.config, fl.workdir, fl.cell, fl.array_index, fl.list,
                      fl.report_only, report_fn, metrics=metrics)

@@ -9,7 +9,9 @@ least ``min_seeds`` seeds were paired; otherwise "no measurable difference".
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -277,3 +279,32 @@ def plot_metric(path: str, results: Mapping[str, Any], metric: str, *,
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
+
+
+def read_curves(path: str, steps_per_epoch: int = 1,
+                keys: Sequence[str] = ("ece", "accuracy", "nll")) -> dict:
+  """Per-model test curves ``{model: {"epoch": [...], key: [...]}}`` from a
+  run's ``metrics.jsonl`` (``epoch = step / steps_per_epoch``). The last
+  record of a step wins (a resumed run may log a step twice) and a line cut
+  short by a stopped run is skipped."""
+  by_model: dict[str, dict[int, dict]] = {}
+  file = os.path.join(path, "metrics.jsonl")
+  if not os.path.exists(file):
+    return {}
+  with open(file) as f:
+    for line in f:
+      try:
+        rec = json.loads(line)
+      except ValueError:
+        continue
+      if not isinstance(rec, dict) or rec.get("split") != "test" or (
+          "model" not in rec or "step" not in rec):
+        continue
+      by_model.setdefault(rec["model"], {})[int(rec["step"])] = rec
+  out = {}
+  for model, recs in by_model.items():
+    steps = sorted(recs)
+    out[model] = {"epoch": [s / steps_per_epoch for s in steps],
+                  **{k: [float(recs[s][k]) if k in recs[s] else float("nan")
+                         for s in steps] for k in keys}}
+  return out
