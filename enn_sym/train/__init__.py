@@ -1,10 +1,11 @@
-"""Training and evaluation: ``train_and_evaluate(config, workdir)``."""
+"""Training and evaluation: :class:`Trainer` and ``train_and_evaluate(config, workdir)``."""
 
 from enn_sym.train._config import ConfigError
 from enn_sym.train._config import MODEL_KINDS
 from enn_sym.train._config import NUM_CLASSES
 from enn_sym.train._config import default_config
 from enn_sym.train._config import validate_config
+from enn_sym.train._checkpoints import CheckpointError
 from enn_sym.train._loop import NonFiniteLossError
 from enn_sym.train._loop import maybe_initialize_distributed
 from enn_sym.train._loop import train_and_evaluate
@@ -16,6 +17,11 @@ from enn_sym.train._steps import TrainState
 from enn_sym.train._steps import make_eval_step
 from enn_sym.train._steps import make_mesh
 from enn_sym.train._steps import make_train_step
+from enn_sym.train._fit import STOP_REASONS
+from enn_sym.train._fit import FitResult
+from enn_sym.train._fit import fit_seeds
+from enn_sym.train._trainer import RunState
+from enn_sym.train._trainer import Trainer
 from enn_sym.train._sweep import Cell
 from enn_sym.train._sweep import Sweep
 from enn_sym.train._sweep import apply_overrides

@@ -36,6 +36,16 @@ LOSS_HPARAMS = {"ce": (), "label_smoothing": ("label_smoothing",),
                 "ce+soft_ece": ("lam", "num_bins", "temperature")}
 
 
+EARLY_STOPPING_METRICS = ("nll", "brier", "ece", "joint_nll")
+# Keys that may differ from a workdir's stored config when listed in
+# config.resume_changes (they keep the train state's structure).
+RESUME_CHANGEABLE = ("optimizer.learning_rate", "optimizer.schedule",
+                     "optimizer.warmup_steps", "optimizer.step_boundaries",
+                     "optimizer.step_factor", "optimizer.momentum",
+                     "num_steps", "early_stopping.patience",
+                     "early_stopping.min_delta")
+
+
 class ConfigError(ValueError):
   """A config key or value is wrong (the message names it)."""
 
@@ -44,6 +54,8 @@ def default_config() -> ml_collections.ConfigDict:
   """All fields with their defaults (the embedded-MNIST main job)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # Seeds trained at once in one seed-vmapped program; () = (seed,).
+  c.seeds = ()
   # Models trained one after another and compared in the summary table.
   c.models = ("base", "epinet", "ensemble")
 
@@ -61,6 +73,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.tetris_per_class = 200       # tetris: examples per shape
   c.data.tetris_rotate = "so3"        # tetris: none | so3 | o3
   c.data.prefetch = 2
+  c.data.train_size = 0               # class-stratified train subset (0 = all)
+  c.data.augment_group = ""           # random element of this group applied
+  #                                     to each train batch ("" = off)
+  c.data.on_device = True             # keep small array train splits on the
+  #                                     device, gather batches in the step
 
   c.model = ml_collections.ConfigDict()
   c.model.base = "mlp"                # see BASE_NETWORKS
@@ -134,6 +151,19 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval_num_indices = 30             # K at evaluation (epinet, dropout)
   c.checkpoint_every = 500
   c.keep_checkpoints = 2
+  c.steps_per_call = 1                # optimizer steps per dispatch (lax.scan)
+  # Early stopping on a validation metric (lower is better), checked every
+  # eval_every steps; patience in evaluations, 0 = off (num_steps is the
+  # ceiling either way); the final evaluation uses the best checkpoint.
+  c.early_stopping = ml_collections.ConfigDict()
+  c.early_stopping.metric = "nll"     # nll | brier | ece | joint_nll
+  c.early_stopping.patience = 0
+  c.early_stopping.min_delta = 0.0
+  # Resume from workdir checkpoints (False moves them aside, never deletes).
+  c.resume = True
+  # Keys deliberately changed since the checkpoints were written, accepted at
+  # resume and recorded in workdir/config.json (see RESUME_CHANGEABLE).
+  c.resume_changes = ()
   c.temperature_scaling = True
   c.metrics = ml_collections.ConfigDict()
   c.metrics.num_bins = 15
@@ -270,6 +300,7 @@ def validate_config(config: Any) -> None:
           f"{flat['model.dropout_rate']!r}.")
   if "dropout" in models and flat["model.dropout_rate"] == 0.0:
     _fail("model.dropout_rate", "must be > 0 for the 'dropout' model.")
+  _validate_engine(flat)
   fractions = flat["data.fractions"]
   if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
     _fail("data.fractions", f"must be three non-negative numbers (train, "
@@ -302,3 +333,58 @@ def _validate_image_models(flat, models) -> None:
       _fail("model.epinet.freeze_base", f"the frozen-base epinet starts from "
             f"the trained 'base' model of the same run: put 'base' before "
             f"'epinet' in config.models; got {models!r}.")
+
+
+def _validate_engine(flat) -> None:
+  """Seeds, fused steps, early stopping, resume and the data options."""
+  seeds = flat["seeds"]
+  if not isinstance(seeds, (tuple, list)) or any(
+      isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+    _fail("seeds", f"must be a tuple of non-negative integers (() = "
+          f"(config.seed,)); got {seeds!r}.")
+  if len(set(seeds)) != len(seeds):
+    _fail("seeds", f"lists a seed twice: {tuple(seeds)!r}.")
+  seed = flat["seed"]
+  if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    _fail("seed", f"must be a non-negative integer; got {seed!r}.")
+  n = flat["steps_per_call"]
+  if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    _fail("steps_per_call", f"must be an integer >= 1; got {n!r}.")
+  for field in ("num_steps", "log_every", "eval_every", "checkpoint_every"):
+    if isinstance(flat[field], int) and flat[field] % n:
+      _fail(field, f"= {flat[field]} must be a multiple of steps_per_call "
+            f"({n}): evaluations, logs and checkpoints fall between "
+            f"dispatches of {n} fused steps.")
+  _check_choice(flat, "early_stopping.metric", EARLY_STOPPING_METRICS)
+  patience = flat["early_stopping.patience"]
+  if isinstance(patience, bool) or not isinstance(patience, int) or (
+      patience < 0):
+    _fail("early_stopping.patience", f"must be an integer >= 0 (0 = off); "
+          f"got {patience!r}.")
+  _check_positive(flat, "early_stopping.min_delta", allow_zero=True)
+  if patience and flat["data.source"] == "embedded" and (
+      flat["data.fractions"][1] == 0):
+    _fail("early_stopping.patience", "early stopping needs a validation "
+          "split: give data.fractions a validation fraction > 0.")
+  if patience and flat["data.source"] == "tfds" and not flat[
+      "data.validation_split"]:
+    _fail("early_stopping.patience", "early stopping needs a validation "
+          "split: set data.validation_split.")
+  if not isinstance(flat["resume"], bool):
+    _fail("resume", f"must be True or False; got {flat['resume']!r}.")
+  changes = flat["resume_changes"]
+  if not isinstance(changes, (tuple, list)) or any(
+      c not in RESUME_CHANGEABLE for c in changes):
+    _fail("resume_changes", f"must be a tuple of keys from "
+          f"{list(RESUME_CHANGEABLE)}; got {changes!r}.")
+  size = flat["data.train_size"]
+  if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+    _fail("data.train_size", f"must be an integer >= 0 (0 = the whole "
+          f"train split); got {size!r}.")
+  group = flat["data.augment_group"]
+  if group:
+    valid = POINT_GROUPS if flat["data.name"] == "tetris" else IMAGE_GROUPS
+    _check_choice(flat, "data.augment_group", valid, allow_empty=True)
+  if not isinstance(flat["data.on_device"], bool):
+    _fail("data.on_device", f"must be True or False; got "
+          f"{flat['data.on_device']!r}.")

@@ -37,6 +37,31 @@ class JsonlWriter:
     with open(self.path, "a") as f:
       f.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
 
+  def drop_after(self, model: str, step: int) -> int:
+    """Drops the records of ``model`` past ``step`` (and its final ones):
+    a resumed run rewrites them, so none is duplicated. Returns the number
+    dropped."""
+    if not self.enabled or not os.path.exists(self.path):
+      return 0
+    with open(self.path) as f:
+      lines = f.readlines()
+    kept = []
+    for line in lines:
+      try:
+        rec = json.loads(line)
+      except ValueError:
+        continue  # A line cut short by a kill.
+      if rec.get("model") == model and (
+          rec.get("final") or rec.get("step", 0) > step):
+        continue
+      kept.append(json.dumps(rec, sort_keys=True) + "\n")
+    if len(kept) != len(lines):
+      tmp = self.path + ".tmp"
+      with open(tmp, "w") as f:
+        f.writelines(kept)
+      os.replace(tmp, self.path)
+    return len(lines) - len(kept)
+
 
 def format_table(summary: Mapping[str, Mapping[str, float]],
                  keys: Sequence[str] = SUMMARY_KEYS) -> str:
@@ -90,3 +115,16 @@ def write_summary(workdir: str, summary: Mapping[str, Any]) -> str:
   with open(path, "w") as f:
     json.dump(to_jsonable(summary), f, indent=2, sort_keys=True)
   return path
+
+
+def ci95(values) -> tuple[float, float]:
+  """Student-t 95% interval of the mean of ``values`` (lo = hi = the value
+  for a single one)."""
+  values = np.asarray(values, np.float64)
+  mean = float(values.mean())
+  if values.size < 2 or not np.all(np.isfinite(values)):
+    return mean, mean
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
+               / np.sqrt(values.size))
+  return mean - half, mean + half
