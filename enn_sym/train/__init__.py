@@ -32,12 +32,16 @@ from enn_sym.train._sweep import write_results
 from enn_sym.train._sweep_report import compare
 from enn_sym.train._sweep_report import comparison_table
 from enn_sym.train._sweep_report import conclusion
+from enn_sym.train._sweep_report import convergence_check
+from enn_sym.train._sweep_report import convergence_table
 from enn_sym.train._sweep_report import mean_ci
 from enn_sym.train._sweep_report import format_ci
 from enn_sym.train._sweep_report import markdown_table
 from enn_sym.train._sweep_report import paired_difference
 from enn_sym.train._sweep_report import plot_metric
 from enn_sym.train._sweep_report import read_curves
+from enn_sym.train._sweep_report import select
+from enn_sym.train._sweep_report import stop_reasons
 from enn_sym.train._sweep_probes import class_probe
 from enn_sym.train._sweep_probes import conclusions_table
 from enn_sym.train._sweep_probes import forward_cost
@@ -49,3 +53,4 @@ from enn_sym.train._sweep_probes import predictive_uncertainty
 from enn_sym.train._sweep_probes import probe_cells
 from enn_sym.train._sweep_probes import probe_conclusions
 from enn_sym.train._sweep_probes import probe_table
+from enn_sym.train._sweep_probes import reliability_grid

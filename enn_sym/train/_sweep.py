@@ -208,8 +208,8 @@ class Sweep:
             f"name ({list(levels)}); level names are path parts.")
       self.axes[str(axis)] = levels
     if seeds is None:
-      seeds = (tuple(base_config.seeds) if "seeds" in base_config
-               else (int(base_config.seed),))
+      seeds = (tuple(base_config.seeds) if "seeds" in base_config else ())
+      seeds = seeds or (int(base_config.seed),)  # () = (config.seed,)
     self.seeds = tuple(int(s) for s in seeds)
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
       raise _config.ConfigError(
@@ -582,6 +582,7 @@ def run_from_flags(config, workdir: str, cells: Sequence[str] = (),
                    ) -> dict | None:
   """What :func:`sweep_main` does once the flags are parsed (returns the
   collected results when it reports)."""
+  config = apply_preset(config)
   sweep = Sweep.from_config(config, train_fn=train_fn)
   if list_only:
     for cell in sweep.cells:

@@ -3,16 +3,12 @@ shared analysis): test predictions of a finished cell, predictive
 uncertainty per example, class-pair probes (6 vs 9, chiral pairs), the
 invariant nearest-neighbour ceiling, the forward cost of a model.
 
-Predictions come from the engine's ``Trainer.predict`` where the engine
-provides it; with an engine without it (one run per seed, ``seed_<s>``
-folders), from the run's latest checkpoint restored through the training
-loop. Either way :func:`predict_cell` returns logits ``[S, K, N, C]``
-(seeds, indices, examples, classes).
+Predictions come from the engine's ``Trainer.predict``: logits ``[S, K, N,
+C]`` (seeds, indices, examples, classes).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Mapping, Sequence
 
@@ -23,68 +19,22 @@ from enn_sym.train import _config
 from enn_sym.train import _models
 
 
-def _engine_trainer():
-  from enn_sym import train  # pylint: disable=g-import-not-at-top
-  return getattr(train, "Trainer", None)
-
-
-def _legacy_predict(config, workdir: str, kind: str, split: str):
-  """``[K, N, C]`` logits and ``[N]`` labels of one single-seed run."""
-  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
-  from enn_sym.train import _report  # pylint: disable=g-import-not-at-top
-  from enn_sym.train import _steps  # pylint: disable=g-import-not-at-top
-  data = _loop._Data(config)  # pylint: disable=protected-access
-  mesh = _steps.make_mesh()
-  writer = _report.JsonlWriter(os.devnull, enabled=False)
-  run = _loop._Run(kind, config, workdir, data, mesh, writer)  # pylint: disable=protected-access
-  try:
-    if run.ckpt.latest_step() is None:
-      raise FileNotFoundError(f"{workdir}/{kind}: no checkpoint to predict "
-                              f"from; train the cell first.")
-    state = run.initial_state()
-    logits, labels = [], []
-    with data.eval_iter(split, run.local_eval_batch,
-                        config.data.prefetch) as batches:
-      for batch in batches:
-        out = run.predict_step(state, _steps.global_batch(batch, mesh),
-                               run.eval_zs)
-        mask = np.asarray(batch["mask"]).astype(bool)
-        logits.append(np.asarray(out)[:, mask])
-        labels.append(np.asarray(batch["label"])[mask])
-  finally:
-    run.ckpt.close()
-  return np.concatenate(logits, axis=1), np.concatenate(labels)
-
-
 def predict_cell(sweep, workdir: str, cell, kind: str, split: str = "test"
                  ) -> dict:
   """``{"logits": [S, K, N, C], "labels": [N], "seeds": [S]}`` of model
-  ``kind`` of a finished ``cell`` of ``sweep`` run in ``workdir``."""
-  path = sweep.cell_dir(workdir, cell)
-  trainer = _engine_trainer()
-  if "seeds" in cell.config and trainer is not None:
-    config = sweep._run_config(cell)  # pylint: disable=protected-access
-    config.models = (kind,) if kind != "epinet" or not (
-        config.model.epinet.freeze_base) else config.models
-    t = trainer(config, path)
-    t.init_or_restore()
-    out = t.predict(split)
-    logits = np.asarray(out["logits"])
-    if logits.ndim == 3:
-      logits = logits[None]
-    return {"logits": logits, "labels": np.asarray(out["labels"]),
-            "seeds": list(sweep.seeds)}
-  per_seed, labels = [], None
-  for seed in sweep.seeds:
-    config = sweep._run_config(cell, seed)  # pylint: disable=protected-access
-    logits, lab = _legacy_predict(config, os.path.join(path, f"seed_{seed}"),
-                                  kind, split)
-    if labels is not None and not np.array_equal(labels, lab):
-      raise RuntimeError(f"{cell.name}: seeds saw different {split} labels.")
-    per_seed.append(logits)
-    labels = lab
-  return {"logits": np.stack(per_seed), "labels": labels,
-          "seeds": list(sweep.seeds)}
+  ``kind`` of a finished ``cell`` of ``sweep`` run in ``workdir`` (the
+  engine's ``Trainer.predict``: the best validation checkpoint with early
+  stopping)."""
+  from enn_sym.train import _trainer  # pylint: disable=g-import-not-at-top
+  if "seeds" not in cell.config:
+    raise _config.ConfigError(
+        f"{cell.name}: predictions need the engine's config.seeds (a cell "
+        f"trained one run per seed by a custom train_fn cannot be restored).")
+  trainer = _trainer.Trainer(sweep._run_config(cell),  # pylint: disable=protected-access
+                             sweep.cell_dir(workdir, cell))
+  out = trainer.predict(split, kind)
+  return {"logits": np.asarray(out["logits"]),
+          "labels": np.asarray(out["labels"]), "seeds": list(sweep.seeds)}
 
 
 def predictive_uncertainty(logits: np.ndarray) -> dict:
@@ -156,8 +106,8 @@ def class_probe(logits: np.ndarray, labels: np.ndarray,
 
 def load_splits(config) -> dict[str, dict[str, np.ndarray]]:
   """The splits of a config as arrays (after the config's rotation)."""
-  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
-  splits = _loop._Data(config).splits  # pylint: disable=protected-access
+  from enn_sym.train import _data  # pylint: disable=g-import-not-at-top
+  splits = _data.RunData(config).splits
   return {k: s.get_batch(np.arange(len(s))) for k, s in splits.items()}
 
 
@@ -207,14 +157,16 @@ def forward_cost(config, kind: str, batch_size: int = 128, repeats: int = 5
 
 def input_shape(config) -> tuple[int, ...]:
   """The model input shape of one example of a config's data."""
-  from enn_sym.train import _loop  # pylint: disable=g-import-not-at-top
-  return tuple(_loop._Data(config).image_shape)  # pylint: disable=protected-access
+  from enn_sym.train import _data  # pylint: disable=g-import-not-at-top
+  return tuple(_data.RunData(config).image_shape)
 
 
 def probe_cells(sweep, workdir: str, results: Mapping, classes: Sequence[int],
-                cells: Sequence[str] | None = None) -> dict:
+                cells: Sequence[str] | None = None,
+                predictions: Mapping | None = None) -> dict:
   """:func:`class_probe` of every finished cell (or of ``cells``) and
-  model: ``{cell: {model: {metric: {"per_seed", "mean", "ci95"}}}}``."""
+  model: ``{cell: {model: {metric: {"per_seed", "mean", "ci95"}}}}``
+  (``predictions[(cell, model)]``, where given, instead of predicting)."""
   from enn_sym.train import _sweep_report  # pylint: disable=g-import-not-at-top
   out = {}
   for name in (cells if cells is not None else results["cells"]):
@@ -223,7 +175,9 @@ def probe_cells(sweep, workdir: str, results: Mapping, classes: Sequence[int],
     cell = sweep.cell(name)
     out[name] = {}
     for kind in cell.config.models:
-      pred = predict_cell(sweep, workdir, cell, kind)
+      pred = (predictions or {}).get((name, kind))
+      if pred is None:
+        pred = predict_cell(sweep, workdir, cell, kind)
       probe = class_probe(pred["logits"], pred["labels"], classes)
       out[name][kind] = {}
       for metric, values in probe.items():
@@ -300,3 +254,44 @@ def conclusions_table(rows: Sequence[Mapping]) -> str:
         rep.format_ci(d["mean"], d["ci95"], 4) if d else "-",
         r.get("vs_reference_conclusion", "-")]) + " |")
   return "\n".join(lines)
+
+
+def reliability_grid(path: str, entries: Sequence[tuple], num_bins: int = 15
+                     ) -> None:
+  """Reliability diagrams, one panel per ``(title, logits [S, K, N, C],
+  labels [N])`` entry: accuracy against confidence of the mean predictive
+  in ``num_bins`` equal-width bins, the examples of all seeds pooled, with
+  the pooled ECE in the title."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  ncols = min(4, max(1, len(entries)))
+  nrows = -(-len(entries) // ncols)
+  fig, grid = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows),
+                           squeeze=False)
+  edges = np.linspace(0.0, 1.0, num_bins + 1)
+  for i, (title, logits, labels) in enumerate(entries):
+    ax = grid[i // ncols][i % ncols]
+    mean = predictive_uncertainty(logits)["mean"]  # [S, N, C]
+    conf, pred = mean.max(-1).ravel(), mean.argmax(-1)
+    correct = (pred == np.asarray(labels)[None]).ravel()
+    bins = np.clip(np.digitize(conf, edges[1:-1]), 0, num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
+    acc = np.bincount(bins, correct, num_bins) / np.maximum(count, 1)
+    cmean = np.bincount(bins, conf, num_bins) / np.maximum(count, 1)
+    ece = float(np.sum(count * np.abs(acc - cmean)) / max(count.sum(), 1))
+    filled = count > 0
+    centres = (edges[:-1] + edges[1:]) / 2
+    ax.bar(centres[filled], acc[filled], width=1 / num_bins, edgecolor="k",
+           color="tab:blue")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_title(f"{title}\nECE {ece:.3f} (seeds pooled)", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+  for i in range(len(entries), nrows * ncols):
+    grid[i // ncols][i % ncols].axis("off")
+  fig.supxlabel("confidence")
+  fig.supylabel("accuracy")
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)

@@ -308,3 +308,67 @@ def read_curves(path: str, steps_per_epoch: int = 1,
                   **{k: [float(recs[s][k]) if k in recs[s] else float("nan")
                          for s in steps] for k in keys}}
   return out
+
+
+def select(results: Mapping[str, Any], drop: Sequence[str] = (),
+           **levels: str) -> dict:
+  """The cells of ``results`` whose levels match ``levels``; the axes in
+  ``drop`` (fixed by ``levels``) are removed from ``axes`` and from each
+  cell's levels, so figures and comparisons see the remaining axes only."""
+  cells = {n: c for n, c in results["cells"].items()
+           if all(c["levels"].get(a) == l for a, l in levels.items())}
+  out = dict(results)
+  out["axes"] = {a: [l for l in ls if a not in levels or l == levels[a]]
+                 for a, ls in results["axes"].items() if a not in drop}
+  out["cells"] = {n: {**c, "levels": {a: l for a, l in c["levels"].items()
+                                      if a not in drop}}
+                  for n, c in cells.items()}
+  return out
+
+
+def convergence_check(results: Mapping[str, Any], axis: str, reference: str,
+                      doubled: str, metrics: Sequence[str]) -> list[dict]:
+  """Does a headline number move when the step ceiling is doubled? For each
+  cell at ``axis = doubled`` and its ``axis = reference`` twin, per model
+  and metric: both means, the reference's 95% CI and ``inside`` (the doubled
+  run's mean lies in it)."""
+  cells = list(results["cells"].values())
+  key = lambda c: tuple(sorted((a, l) for a, l in c["levels"].items()
+                               if a != axis))
+  refs = {key(c): c for c in cells if c["levels"].get(axis) == reference}
+  rows = []
+  for cell in cells:
+    if cell["levels"].get(axis) != doubled or key(cell) not in refs:
+      continue
+    ref = refs[key(cell)]
+    for model, st in cell["models"].items():
+      st_r = ref["models"].get(model)
+      for metric in metrics:
+        if st_r is None or metric not in st["mean"] or (
+            metric not in st_r["mean"]):
+          continue
+        lo, hi = st_r["ci95"][metric]
+        m2 = st["mean"][metric]
+        rows.append({**{a: l for a, l in cell["levels"].items() if a != axis},
+                     "model": model, "metric": metric,
+                     "mean": st_r["mean"][metric], "ci95": [lo, hi],
+                     "mean_doubled": m2, "inside": bool(lo <= m2 <= hi),
+                     "stop_reason": stop_reasons(st_r),
+                     "stop_reason_doubled": stop_reasons(st)})
+  return rows
+
+
+def convergence_table(rows: Sequence[Mapping[str, Any]],
+                      columns: Sequence[str]) -> str:
+  """Markdown of :func:`convergence_check` rows."""
+  header = list(columns) + ["model", "metric", "1x [95% CI]", "2x",
+                            "2x inside 1x CI", "stop 1x", "stop 2x"]
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  for r in rows:
+    lines.append("| " + " | ".join(
+        [str(r.get(c, "-")) for c in columns]
+        + [r["model"], r["metric"], format_ci(r["mean"], r["ci95"]),
+           f"{r['mean_doubled']:.3f}", "yes" if r["inside"] else "**no**",
+           r["stop_reason"], r["stop_reason_doubled"]]) + " |")
+  return "\n".join(lines)
