@@ -306,3 +306,37 @@ def test_real_cells_train_and_collect(tmp_path):
   assert all(np.isfinite(st["per_seed"]["nll"]))
   assert st["per_seed"]["nll"][0] != st["per_seed"]["nll"][1]
   assert sweep.run(str(tmp_path)) == {"2": "done"}
+
+
+def _sweep_main(*args):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from tests.train_helpers import REPO  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, PYTHONPATH=REPO)
+  env.pop("SLURM_ARRAY_TASK_ID", None)
+  return subprocess.run(
+      [sys.executable, "-c", "from enn_sym.train import sweep_main; "
+       "sweep_main()", *args], capture_output=True, text=True, env=env,
+      cwd=REPO, timeout=300)
+
+
+@pytest.mark.slow
+def test_sweep_main_console_entry(tmp_path):
+  """The callable behind the enn-sym-sweep console script: --list, and bad
+  input as one 'error:' line with exit status 2."""
+  out = _sweep_main("--config", "configs/symmetry_study.py",
+                    "--config.preset=quick", "--workdir", str(tmp_path),
+                    "--list")
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.strip().splitlines()
+  assert len(lines) == 12 and lines[0].split() == [
+      "0", "rot90/300/c4/epinet/1x", "todo"]
+  out = _sweep_main("--config", "configs/symmetry_study.py",
+                    "--config.preset=quick", "--workdir", str(tmp_path),
+                    "--array_index", "99")
+  assert out.returncode == 2
+  assert out.stderr.strip().splitlines()[-1].startswith(
+      "error: array index 99 is out of range: the sweep has 12 cells")
+  out = _sweep_main("--config", "configs/symmetry_study.py",
+                    "--config.preset=huge", "--list")
+  assert out.returncode == 2 and "'huge' is not a preset" in out.stderr
