@@ -97,7 +97,9 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
       f"over cells; report {time.perf_counter() - _START:.0f} s after start "
       "(2 shared CPU cores unless stated). Every number is a mean over seeds "
       "with its Student-t 95% CI; a difference is called only where its CI "
-      "excludes zero with >= 5 seeds, else \"no measurable difference\".", "",
+      "excludes zero with >= 5 seeds, else \"no measurable difference\". "
+      "Not on this page yet: classwise ECE, the bootstrap ECE interval and "
+      "the published bounds on the test orbits (other modules' work).", "",
       "## Metrics against training-set size", "", *_figures(
           results, config, fig_dir, page_dir), "",
       "## Reliability of the full-data cells", "",
