@@ -16,6 +16,7 @@ from enn_sym import train
 from enn_sym.train import _loop
 from enn_sym.train import _models
 from enn_sym.train import _steps
+from enn_sym.train import _trainer
 from tests import train_helpers
 from tests.train_helpers import tiny_config
 
@@ -117,17 +118,30 @@ def test_stopped_during_an_epoch_evaluation_keeps_every_epoch(tmp_path,
   config = tiny_config(num_steps=4, eval_every=2, checkpoint_every=2,
                        log_every=2, temperature_scaling=False)
   workdir = str(tmp_path)
-  evaluate = _loop._Run.evaluate
+  evaluate = _trainer.ModelRun.evaluate
 
-  def stopped(self, state, split, temperature=1.0):
-    raise KeyboardInterrupt  # killed during the evaluation at step 2
+  def stopped(self, split, *args, **kwargs):
+    if split == "test":
+      raise KeyboardInterrupt  # killed during the evaluation at step 2
+    return evaluate(self, split, *args, **kwargs)
 
-  monkeypatch.setattr(_loop._Run, "evaluate", stopped)
+  monkeypatch.setattr(_trainer.ModelRun, "evaluate", stopped)
   with pytest.raises(KeyboardInterrupt):
     train.train_and_evaluate(config, workdir)
-  monkeypatch.setattr(_loop._Run, "evaluate", evaluate)
+  monkeypatch.setattr(_trainer.ModelRun, "evaluate", evaluate)
   train.train_and_evaluate(config, workdir)
   assert train.read_curves(workdir, 2)["base"]["epoch"] == [1.0, 2.0]
+
+
+def test_curves_of_one_seed(tmp_path):
+  lines = [{"model": "base", "split": "test", "step": st, "seed": sd,
+            "ece": 0.1 * st + sd, "accuracy": 0.9, "nll": 0.3}
+           for st in (1, 2) for sd in (3, 1)]
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(l) + "\n" for l in lines))
+  assert train.read_curves(str(tmp_path))["base"]["ece"] == [1.1, 1.2]
+  assert train.read_curves(str(tmp_path), seed=3)["base"]["ece"] == [
+      pytest.approx(3.1), pytest.approx(3.2)]
 
 
 def test_curves_keep_the_last_record_of_a_step(tmp_path):

@@ -282,12 +282,14 @@ def plot_metric(path: str, results: Mapping[str, Any], metric: str, *,
 
 
 def read_curves(path: str, steps_per_epoch: int = 1,
-                keys: Sequence[str] = ("ece", "accuracy", "nll")) -> dict:
-  """Per-model test curves ``{model: {"epoch": [...], key: [...]}}`` from a
-  run's ``metrics.jsonl`` (``epoch = step / steps_per_epoch``). The last
-  record of a step wins (a resumed run may log a step twice) and a line cut
-  short by a stopped run is skipped."""
-  by_model: dict[str, dict[int, dict]] = {}
+                keys: Sequence[str] = ("ece", "accuracy", "nll"),
+                seed: int | None = None) -> dict:
+  """Per-model test curves ``{model: {"epoch": [...], key: [...]}}`` of one
+  seed (``seed``, default the smallest logged) from a run's
+  ``metrics.jsonl`` (``epoch = step / steps_per_epoch``). The last record
+  of a step wins (a resumed run may log a step twice) and a line cut short
+  by a stopped run is skipped."""
+  by_model: dict[str, dict[Any, dict[int, dict]]] = {}
   file = os.path.join(path, "metrics.jsonl")
   if not os.path.exists(file):
     return {}
@@ -300,9 +302,15 @@ def read_curves(path: str, steps_per_epoch: int = 1,
       if not isinstance(rec, dict) or rec.get("split") != "test" or (
           "model" not in rec or "step" not in rec):
         continue
-      by_model.setdefault(rec["model"], {})[int(rec["step"])] = rec
+      by_model.setdefault(rec["model"], {}).setdefault(
+          rec.get("seed"), {})[int(rec["step"])] = rec
   out = {}
-  for model, recs in by_model.items():
+  for model, by_seed in by_model.items():
+    if seed is not None:
+      recs = by_seed.get(seed, {})
+    else:
+      known = sorted(s for s in by_seed if s is not None)
+      recs = by_seed[known[0] if known else None]
     steps = sorted(recs)
     out[model] = {"epoch": [s / steps_per_epoch for s in steps],
                   **{k: [float(recs[s][k]) if k in recs[s] else float("nan")
