@@ -90,3 +90,15 @@ def test_convergence_check_and_select():
   assert one["cells"]["c4/1x"]["levels"] == {"variant": "c4"}
   table = train.convergence_table(rows, ("variant",))
   assert "**no**" in table and table.count("\n") == 3
+
+
+def test_passing_claims_follow_the_rule():
+  rows = [{"task": "rot90", "variant": "c4", "metric": "ece", "mean": -0.02,
+           "ci95": [-0.03, -0.01], "n": 5, "model": "epinet",
+           "conclusion": train.conclusion([-0.03, -0.01], 5)},
+          {"task": "upright", "variant": "c4", "metric": "ece", "mean": 0.01,
+           "ci95": [-0.01, 0.03], "n": 5, "model": "epinet",
+           "conclusion": train.conclusion([-0.01, 0.03], 5)}]
+  claims = train.passing_claims(rows)
+  assert claims == ["- rot90, c4: lowers ece by -0.0200 [-0.0300, -0.0100] "
+                    "(n = 5 seeds)"]

@@ -48,6 +48,7 @@ from enn_sym.train._sweep_probes import forward_cost
 from enn_sym.train._sweep_probes import input_shape
 from enn_sym.train._sweep_probes import load_splits
 from enn_sym.train._sweep_probes import nearest_neighbour_ceiling
+from enn_sym.train._sweep_probes import passing_claims
 from enn_sym.train._sweep_probes import predict_cell
 from enn_sym.train._sweep_probes import predictive_uncertainty
 from enn_sym.train._sweep_probes import probe_cells

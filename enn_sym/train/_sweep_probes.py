@@ -295,3 +295,26 @@ def reliability_grid(path: str, entries: Sequence[tuple], num_bins: int = 15
   fig.tight_layout()
   fig.savefig(path, dpi=80)
   plt.close(fig)
+
+
+def passing_claims(differences: Sequence[Mapping],
+                   probe_rows: Sequence[Mapping] = ()) -> list[str]:
+  """Markdown bullets of the conclusions that pass the CI rule: the
+  :func:`enn_sym.train.compare` rows that lower or raise a metric, and the
+  :func:`probe_conclusions` rows whose signal rises or falls on the probed
+  classes or differs from the reference."""
+  from enn_sym.train import _sweep_report as rep  # pylint: disable=g-import-not-at-top
+  skip = ("metric", "mean", "ci95", "n", "seeds", "conclusion", "model")
+  out = [f"- {', '.join(str(v) for k, v in d.items() if k not in skip)}: "
+         f"{d['conclusion']} {d['metric']} by "
+         f"{rep.format_ci(d['mean'], d['ci95'], 4)} (n = {d['n']} seeds)"
+         for d in differences if d["conclusion"] in ("lowers", "raises")]
+  for r in probe_rows:
+    own = r["conclusion"] in ("rises", "falls")
+    ref = r.get("vs_reference_conclusion") in ("higher", "lower")
+    if own or ref:
+      out.append(f"- {r['cell']} ({r['model']}): {r['metric']} "
+                 f"{rep.format_ci(r['mean'], r['ci95'], 4)}, "
+                 f"{r['conclusion']} on the probed classes; vs the "
+                 f"reference: {r.get('vs_reference_conclusion', '-')}")
+  return out
