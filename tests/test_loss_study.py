@@ -75,7 +75,11 @@ def _fake_train(calls, steps_per_epoch):
                steps_per_epoch, "ece": 0.1 / epoch, "accuracy": 0.5,
                "nll": 1.0}
         f.write(json.dumps(rec) + "\n")
-    summary = {"base": {k: 0.5 for k in train._report.SUMMARY_KEYS}}
+    seeds = list(cfg.seeds) or [cfg.seed]  # the engine's summary layout
+    summary = {"base": {**{k: 0.5 for k in train._report.SUMMARY_KEYS},
+                        "seeds": seeds, "per_seed": {
+                            k: [0.5] * len(seeds)
+                            for k in train._report.SUMMARY_KEYS}}}
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f)
     return summary
