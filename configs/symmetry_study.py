@@ -24,12 +24,16 @@ validation NLL (``num_steps`` is the ceiling) and reports ``stop_reason``.
 
 Presets (``--config.preset=NAME``):
 
-* ``quick``: 2 tasks x 2 sizes x plain/C4 x epinet, 2 seeds, short ceiling
-  (a few minutes on 2 CPU cores; the smoke test runs a smaller version).
+* ``quick``: 2 tasks x 2 sizes x plain/C4 x epinet (+ 2x ceiling at full
+  data), 2 seeds, a 400-step ceiling: 12 cells, 883 s of training (15 min
+  wall) measured on 2 CPU cores shared with other jobs (load average ~20);
+  not measured on a quiet machine. The smoke test runs 4 of its cells at
+  tiny widths.
 * ``default`` (no preset): 3 tasks x 4 sizes x plain/augment/C4 (+ C2 on
   upright) x epinet/ensemble, 5 seeds, plus the 2x-ceiling cells of full
-  data: the largest grid sized for about an hour on 2 CPU cores (an
-  estimate; the results page states the measured wall time of what ran).
+  data: 100 cells, meant as the largest grid for about an hour on 2 quiet
+  CPU cores. That is an estimate, not a measurement: the whole grid has not
+  been run (the results page says which preset and cells produced it).
 * ``full``: every variant and kind; ``gpu``: ``full`` with 10 seeds on
   full MNIST through TFDS (60,000 / validation 10% of train / 10,000 test;
   needs the TFDS data prepared, see README).
