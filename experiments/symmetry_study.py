@@ -119,7 +119,9 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
       " and relative to the plain model?", "",
       train.conclusions_table(probe_rows), "",
       "## Convergence: the step ceiling doubled (full-data cells)", "",
-      train.convergence_table(conv, ("task", "size", "variant")), "",
+      train.convergence_table(conv, ("task", "size", "variant")) if conv
+      else "No doubled-ceiling (2x) cell ran: only stop_reason speaks for "
+      "convergence here.", "",
       "Accuracy floor (rot90, full data, >= 0.90): " + (
           "every variant reaches it." if not low else "below it: "
           + "; ".join(low) + "."), "",
