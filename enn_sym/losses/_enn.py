@@ -181,20 +181,20 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
 def _merge_index_stats(stacked, old):
   """One set of BatchNorm statistics from the ``K`` index copies.
 
-  Element-wise, the mean of the copies that changed it (the old value if
-  none did). An epinet's copies are all equal (the statistics do not depend
-  on the index); an ensemble's copy ``k`` updates only member ``z_k``'s
-  slot, so every trained member keeps its own updated statistics.
+  Element-wise, the value of the first copy that changed it (the old value
+  if none did). An epinet's copies are all equal (the statistics do not
+  depend on the index), so this is copy 0; an ensemble's copy ``k`` updates
+  only member ``z_k``'s slot, so every trained member keeps its own updated
+  statistics.
   """
   if old is None:
     return jax.tree.map(lambda s: s[0], stacked)
 
   def merge(s, o):
     changed = s != o[None]
-    count = jnp.sum(changed, axis=0)
-    total = jnp.sum(jnp.where(changed, s, 0), axis=0)
-    return jnp.where(count > 0, total / jnp.maximum(count, 1), o).astype(
-        o.dtype)
+    first = jnp.argmax(changed, axis=0)
+    value = jnp.take_along_axis(s, first[None], axis=0)[0]
+    return jnp.where(jnp.any(changed, axis=0), value, o)
 
   return jax.tree.map(merge, stacked, old)
 
