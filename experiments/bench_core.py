@@ -44,9 +44,8 @@ def _config(**overrides):
 
 
 def _runs(variants, workdir):
-  return {name: train.Trainer(_config(**o), os.path.join(workdir, name)
-                              ).runs[o.get("models", ("epinet",))[0]]
-          for name, o in variants.items()}
+  return {n: train.Trainer(_config(**o), os.path.join(workdir, n)).runs[
+      o.get("models", ("epinet",))[0]] for n, o in variants.items()}
 
 
 def _interleaved(runs, rounds, calls):
@@ -128,16 +127,17 @@ def bench_fused(workdir, rounds):
           "fused_over_per_step": float(np.median(fused / per))}
 
 
-def main(argv):
-  del argv
+def main(_):
   rounds, calls = (3, 10) if _QUICK.value else (7, 20)
   out = {"platform": jax.devices()[0].platform, "jax": jax.__version__}
   with tempfile.TemporaryDirectory() as workdir:
-    out.update(bench_lenet(workdir, rounds, calls))
-    out.update(bench_testbed(2000))
-    out.update(bench_seeds(workdir, 1000))
-    out.update(bench_fused(workdir, rounds))
-  print("\n".join(f"{k:40s} {v}" for k, v in out.items()))
+    for part in (lambda: bench_lenet(workdir, rounds, calls),
+                 lambda: bench_fused(workdir, rounds),
+                 lambda: bench_testbed(2000),
+                 lambda: bench_seeds(workdir, 1000)):
+      figures = part()
+      print("\n".join(f"{k:40s} {v}" for k, v in figures.items()), flush=True)
+      out.update(figures)
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(out, f, indent=1, sort_keys=True)

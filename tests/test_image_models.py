@@ -165,8 +165,8 @@ def test_config_builds_the_architectures():
 
 
 @pytest.mark.parametrize("overrides, match", [
-    ({"model.base": "resnet18", "models": ("base", "ensemble")},
-     "config.models.*'ensemble' is not supported with the BatchNorm"),
+    ({"model.base": "resnet18", "models": ("base", "dropout")},
+     "config.models.*'dropout' is not supported with the BatchNorm"),
     ({"model.base": "vgg16", "models": ("dropout",)}, "config.models"),
     ({"model.base": "resnet18", "model.resnet_stem": "tiny"},
      "config.model.resnet_stem.*'cifar'"),

@@ -377,3 +377,40 @@ def test_predict_and_evaluate_shapes(tmp_path):
   assert metrics["nll"].shape == (2,)
   with pytest.raises(train.ConfigError, match="pass kind="):
     trainer.predict("test")
+
+
+@pytest.mark.slow
+def test_batchnorm_ensemble_members_keep_their_own_statistics(tmp_path):
+  config = tiny_config(models=("ensemble",), num_steps=2, seeds=(0, 1), **{
+      "model.base": "resnet18", "model.stage_sizes": (1, 1),
+      "model.num_filters": 4, "model.ensemble.num_ensemble": 3})
+  trainer = train.Trainer(config, str(tmp_path))
+  run = trainer.runs["ensemble"]
+  before = jax.device_get(run.fresh_state().train.state["batch_stats"])
+  trainer.train()
+  after = jax.device_get(run.state.train.state["batch_stats"])
+  for old, new in zip(jax.tree.leaves(before), jax.tree.leaves(after)):
+    assert old.shape[:2] == (2, 3)  # [seeds, members, ...]
+    for s in range(2):
+      for m in range(3):  # Every member's statistics were updated ...
+        assert not np.allclose(old[s, m], new[s, m])
+      # ... to values of its own.
+      assert not np.allclose(new[s, 0], new[s, 1])
+  # One step by hand: member m's statistics are those of the base run in
+  # training mode with member m's weights on the batch.
+  config.num_steps = 1
+  one = train.Trainer(config, str(tmp_path / "one"))
+  rs = one.runs["ensemble"].fresh_state()
+  one.train()
+  got = jax.device_get(one.runs["ensemble"].state.train.state["batch_stats"])
+  ts = jax.tree.map(lambda x: x[0], rs.train)
+  pos = data.epoch_permutation(len(one.data.splits["train"]), seed=0,
+                               epoch=0)[:config.batch_size]
+  x = jnp.asarray(one.data.splits["train"].get_batch(pos)["image"])
+  enn = one.runs["ensemble"].spec.enn
+  for m in range(3):
+    out = enn.apply({**ts.state, "params": ts.params}, x, jnp.int32(m),
+                    train=True, rngs={"dropout": jax.random.key(0)})
+    want = out.extra["batch_stats"]
+    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+      np.testing.assert_allclose(g[0, m], w[m], rtol=1e-5, atol=1e-6)

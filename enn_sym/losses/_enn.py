@@ -172,12 +172,32 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
       aux["aux_loss"] = aux_loss_fn(out.extra)
       loss = loss + aux["aux_loss"]
     if base_lib.BATCH_STATS in out.extra:
-      # Statistics do not depend on the index for an epinet: take copy 0.
-      aux[base_lib.BATCH_STATS] = jax.tree.map(
-          lambda s: s[0], out.extra[base_lib.BATCH_STATS])
+      aux[base_lib.BATCH_STATS] = _merge_index_stats(
+          out.extra[base_lib.BATCH_STATS], state.get(base_lib.BATCH_STATS))
     return loss, aux
 
   return loss_fn
+
+
+def _merge_index_stats(stacked, old):
+  """One set of BatchNorm statistics from the ``K`` index copies.
+
+  Element-wise, the value of the first copy that changed it (the old value
+  if none did). An epinet's copies are all equal (the statistics do not
+  depend on the index), so this is copy 0; an ensemble's copy ``k`` updates
+  only member ``z_k``'s slot, so every trained member keeps its own updated
+  statistics.
+  """
+  if old is None:
+    return jax.tree.map(lambda s: s[0], stacked)
+
+  def merge(s, o):
+    changed = s != o[None]
+    first = jnp.argmax(changed, axis=0)
+    value = jnp.take_along_axis(s, first[None], axis=0)[0]
+    return jnp.where(jnp.any(changed, axis=0), value, o)
+
+  return jax.tree.map(merge, stacked, old)
 
 
 def split_variables(variables: Mapping[str, Any]) -> tuple[Any, dict]:

@@ -41,7 +41,6 @@ import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from enn_sym import base as base_lib
-from enn_sym import data as data_lib
 from enn_sym import metrics as metrics_lib
 from enn_sym.symmetry import _invariance
 from enn_sym.train import _checkpoints
@@ -56,8 +55,6 @@ _AUGMENT_SALT = 0xA06
 RUNNING, EARLY_STOPPING, NON_FINITE = 0, 1, 2
 STOP_REASONS = {RUNNING: "max_steps", EARLY_STOPPING: "early_stopping",
                 NON_FINITE: "non_finite"}
-# On-device training data up to this many bytes (else the host pipeline).
-ON_DEVICE_MAX_BYTES = 1 << 30
 
 
 class NonFiniteLossError(RuntimeError):
