@@ -149,7 +149,8 @@ def user_error_message(error: BaseException) -> str | None:
   """The ``error:`` line for a user error, ``None`` for anything else.
 
   User errors: ``OSError`` (files, directories, data sets),
-  ``enn_sym._validation.InputError`` and ``enn_sym.train.ConfigError``. The classes are
+  ``enn_sym._validation.InputError``, ``enn_sym.train.ConfigError`` and
+  ``enn_sym.train.CheckpointError`` (no intact checkpoint in the workdir). The classes are
   looked up only in modules already imported (an error of a module never
   imported cannot have been raised), so this imports nothing.
   """
@@ -160,6 +161,8 @@ def user_error_message(error: BaseException) -> str | None:
   train = sys.modules.get("enn_sym.train")
   if train is not None and hasattr(train, "ConfigError"):
     kinds.append(train.ConfigError)
+  if train is not None and hasattr(train, "CheckpointError"):
+    kinds.append(train.CheckpointError)  # no intact checkpoint: a new workdir
   if kinds and isinstance(error, tuple(kinds)):
     return _one_line(error)
   if isinstance(error, OSError):

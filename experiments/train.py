@@ -24,12 +24,13 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Quiet orbax/XLA info logs.
-  from enn_sym import data, train  # pylint: disable=g-import-not-at-top
+  from enn_sym import train  # pylint: disable=g-import-not-at-top
   train.maybe_initialize_distributed()
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (train.ConfigError, data.DatasetNotFoundError,
-          train.NonFiniteLossError, train.CheckpointError) as e:
+  except train.NonFiniteLossError as e:
+    # Training diverged (exit 1); user errors (config, data, workdir,
+    # checkpoints) are one error: line with exit 2 through cli.run.
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
 
@@ -41,4 +42,4 @@ if __name__ == "__main__":
       "Path to a config file with get_config().")
   _WORKDIR = flags.DEFINE_string("workdir", "workdir/default",
                                  "Output directory (resumes from it).")
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run(main)
