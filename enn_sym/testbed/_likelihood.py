@@ -74,7 +74,8 @@ def sample_test_batch(problem: _problems.Problem, key) -> TestBatch:
 
 def sample_test_batches(problem: _problems.Problem) -> TestBatch:
   """The ``J`` test batches of a problem, stacked on a leading axis."""
-  return jax.vmap(lambda k: sample_test_batch(problem, k))(problem.test_keys)
+  return jax.jit(jax.vmap(lambda k: sample_test_batch(problem, k)))(
+      problem.test_keys)
 
 
 def sampled_log_likelihoods(sampler: Sampler, batches: TestBatch,

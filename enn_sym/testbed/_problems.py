@@ -263,8 +263,9 @@ def make_problem(config: ProblemConfig | int, *, teacher=random_mlp_teacher,
   k_data = next(stream)
   k_eval = next(stream)
   logits_fn = teacher(k_teacher, config)
-  x, y = sample_data(next(KeyStream(k_data)), logits_fn, config.num_train,
-                     config.input_dim, input_sampler)
+  x, y = jax.jit(lambda k: sample_data(k, logits_fn, config.num_train,
+                                       config.input_dim, input_sampler))(
+                                           next(KeyStream(k_data)))
   k_kl, k_enn = jax.random.split(k_eval)
   return Problem(config, logits_fn, x, y,
                  jax.random.split(k_kl, config.num_test_seeds),
