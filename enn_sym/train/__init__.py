@@ -16,3 +16,6 @@ from enn_sym.train._steps import TrainState
 from enn_sym.train._steps import make_eval_step
 from enn_sym.train._steps import make_mesh
 from enn_sym.train._steps import make_train_step
+from enn_sym.train._fit import STOP_REASONS
+from enn_sym.train._fit import FitResult
+from enn_sym.train._fit import fit_seeds
