@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from enn_sym import base as base_lib
 
@@ -28,20 +29,26 @@ BOOTSTRAP_KINDS = ("bernoulli", "poisson", "exponential")
 
 
 def _index_hash(z) -> Array:
-  """A uint32 hash of one index (int member id, float vector or PRNG key)."""
-  if jax.dtypes.issubdtype(jnp.asarray(z).dtype, jax.dtypes.prng_key):
-    bits = jax.random.key_data(z).reshape(-1).astype(jnp.uint32)
-  else:
-    z = jnp.asarray(z)
-    if jnp.issubdtype(z.dtype, jnp.floating):
-      bits = jax.lax.bitcast_convert_type(z.astype(jnp.float32), jnp.uint32)
-    else:
-      bits = z.astype(jnp.uint32)
-    bits = bits.reshape(-1)
+  """A uint32 hash of a PRNG-key index (MC dropout), which has no geometry."""
+  bits = jax.random.key_data(z).reshape(-1).astype(jnp.uint32)
   # Position-dependent odd multipliers, summed with uint32 wrap-around.
   mult = (jnp.arange(bits.shape[0], dtype=jnp.uint32) * jnp.uint32(2)
           + jnp.uint32(0x9E3779B1))
   return jnp.sum(bits * mult, dtype=jnp.uint32)
+
+
+def _example_keys(data_index: Array, seed: int) -> Array:
+  """``key(data_index_i + seed)`` per example (Osband et al.; sheet §5.4)."""
+  index = jnp.asarray(data_index).astype(jnp.uint32) + jnp.uint32(seed)
+  return jax.vmap(jax.random.key)(index)
+
+
+def _poisson_quantile(u: Array, max_count: int = 12) -> Array:
+  """Inverse CDF of Poisson(1) at ``u`` in [0, 1) (counts up to max_count)."""
+  k = np.arange(max_count + 1)
+  pmf = np.exp(-1.0) / np.cumprod(np.concatenate([[1.0], k[1:]]))
+  cdf = jnp.asarray(np.cumsum(pmf), jnp.float32)
+  return jnp.sum(u[:, None] >= cdf[None, :-1], axis=-1).astype(jnp.float32)
 
 
 def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
@@ -50,11 +57,29 @@ def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
 
   The weight of example ``i`` under index ``z`` is a pure function of
   ``(seed, z, i)``: the same example gets the same weight every time that
-  index sees it (Osband et al. 2018, bootstrapped DQN/ensembles).
+  index sees it (Osband et al. 2018, bootstrapped ensembles; Osband et al.
+  2023, Epistemic Neural Networks). The rule depends on the index type (the
+  enn library's rules, reference sheet ``neural_testbed.md`` §5.4):
 
-  * ``bernoulli``: ``b / p`` with ``b ~ Bernoulli(p)`` (mean 1);
-  * ``poisson``: ``Poisson(1)``;
-  * ``exponential``: ``Exp(1)`` (the Bayesian bootstrap).
+  * Integer index (ensemble member ``k``): a draw from the key
+    ``fold_in(key(i + seed), k)``, independent across members:
+    ``bernoulli`` ``Bernoulli(p) / p`` (``{0, 2}`` at ``p = 1/2``),
+    ``poisson`` ``Poisson(1)``, ``exponential`` ``Exp(1)``.
+  * Gaussian index ``z in R^d`` (epinet): the weight is a *function of z*,
+    so nearby indices share data weights. ``b_i ~ N(0, I/d)`` is drawn from
+    ``key(i + seed)`` and ``s_i = b_i . z``:
+    ``bernoulli`` ``1 + sign(s_i)`` at ``p = 1/2`` (``{0, 1, 2}``, 1 only at
+    ``s_i = 0``), generally ``1[u_i > 1 - p] / p`` with ``u_i =
+    Phi(s_i sqrt(d) / |z|)`` (uniform on (0, 1) given ``z``);
+    ``exponential`` ``((b_i . z)^2 + (c_i . z)^2) / 2`` with ``c_i ~ N(0,
+    I/d)`` from ``fold_in(key(i + seed), 666)`` (about Exp(1));
+    ``poisson`` the Poisson(1) quantile of ``u_i`` (this library's extension;
+    enn has no Poisson rule for Gaussian indices).
+  * PRNG-key index (MC dropout): a hash of the key's bits selects an
+    independent draw as for an integer index (no published rule).
+
+  Before version 0.1.1 every index type used the hash rule, so two nearby
+  Gaussian indices had unrelated data weights.
 
   Returns:
     ``[batch]`` float32 weights with mean 1 in expectation.
@@ -64,9 +89,15 @@ def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
                      f"got {kind!r}.")
   if not 0.0 < p <= 1.0:
     raise ValueError(f"bootstrap p must be in (0, 1]; got {p}.")
-  key = jax.random.fold_in(jax.random.key(seed), _index_hash(z))
-  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
-      jnp.asarray(data_index).astype(jnp.uint32))
+  keys = _example_keys(data_index, seed)
+  if jax.dtypes.issubdtype(jnp.asarray(z).dtype, jax.dtypes.prng_key):
+    member = _index_hash(z)
+  else:
+    z = jnp.asarray(z)
+    if jnp.issubdtype(z.dtype, jnp.floating):
+      return _gaussian_index_weights(kind, keys, z, p)
+    member = z.astype(jnp.uint32).reshape(())
+  keys = jax.vmap(lambda k: jax.random.fold_in(k, member))(keys)
   if kind == "bernoulli":
     draw = jax.vmap(lambda k: jax.random.bernoulli(k, p))(keys)
     return draw.astype(jnp.float32) / p
@@ -74,6 +105,25 @@ def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
     return jax.vmap(lambda k: jax.random.poisson(k, 1.0))(keys).astype(
         jnp.float32)
   return jax.vmap(jax.random.exponential)(keys).astype(jnp.float32)
+
+
+def _gaussian_index_weights(kind: str, keys: Array, z: Array,
+                            p: float) -> Array:
+  z = z.reshape(-1).astype(jnp.float32)
+  d = z.shape[0]
+  b = jax.vmap(lambda k: jax.random.normal(k, (d,)))(keys) / np.sqrt(d)
+  s = b @ z
+  if kind == "exponential":
+    c = jax.vmap(lambda k: jax.random.normal(
+        jax.random.fold_in(k, 666), (d,)))(keys) / np.sqrt(d)
+    return 0.5 * (jnp.square(s) + jnp.square(c @ z))
+  if kind == "bernoulli" and p == 0.5:
+    return 1.0 + jnp.sign(s)
+  norm = jnp.sqrt(jnp.sum(jnp.square(z)) / d)
+  u = jax.scipy.stats.norm.cdf(s / jnp.where(norm > 0, norm, 1.0))
+  if kind == "bernoulli":
+    return (u > 1.0 - p).astype(jnp.float32) / p
+  return _poisson_quantile(u)
 
 
 def l2_penalty(params: Any) -> Array:

@@ -27,3 +27,12 @@ from enn_sym.testbed._problems import problem_config
 from enn_sym.testbed._problems import random_mlp_teacher
 from enn_sym.testbed._problems import sample_data
 from enn_sym.testbed._problems import sample_labels
+from enn_sym.testbed._agents import AGENT_NAMES
+from enn_sym.testbed._agents import AgentConfig
+from enn_sym.testbed._agents import BatchDropoutMLP
+from enn_sym.testbed._agents import TrainedAgent
+from enn_sym.testbed._agents import build_enn
+from enn_sym.testbed._agents import make_sampler
+from enn_sym.testbed._agents import published_num_steps
+from enn_sym.testbed._agents import train_agent
+from enn_sym.testbed._agents import weight_decay_lambda
