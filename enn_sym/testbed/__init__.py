@@ -36,3 +36,13 @@ from enn_sym.testbed._agents import make_sampler
 from enn_sym.testbed._agents import published_num_steps
 from enn_sym.testbed._agents import train_agent
 from enn_sym.testbed._agents import weight_decay_lambda
+from enn_sym.testbed._leaderboard import KL_FILL
+from enn_sym.testbed._leaderboard import PRESETS
+from enn_sym.testbed._leaderboard import agent_configs
+from enn_sym.testbed._leaderboard import clean_kl
+from enn_sym.testbed._leaderboard import leaderboard
+from enn_sym.testbed._leaderboard import leaderboard_markdown
+from enn_sym.testbed._leaderboard import problem_pair
+from enn_sym.testbed._leaderboard import resolve_preset
+from enn_sym.testbed._leaderboard import run_sweep
+from enn_sym.testbed._leaderboard import seed_group_stderr
