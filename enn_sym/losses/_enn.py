@@ -26,6 +26,7 @@ from enn_sym import base as base_lib
 Array = jax.Array
 SingleLoss = Callable[[Array, Array, Array], Array]
 BOOTSTRAP_KINDS = ("bernoulli", "poisson", "exponential")
+BOOTSTRAP_RULES = ("index", "hash_v0_1_0")
 
 
 def _index_hash(z) -> Array:
@@ -35,6 +36,32 @@ def _index_hash(z) -> Array:
   mult = (jnp.arange(bits.shape[0], dtype=jnp.uint32) * jnp.uint32(2)
           + jnp.uint32(0x9E3779B1))
   return jnp.sum(bits * mult, dtype=jnp.uint32)
+
+
+def _hash_weights_v010(kind, data_index, z, seed, p):
+  """Version 0.1.0's rule: a hash of the index's bits picks the draws."""
+  if jax.dtypes.issubdtype(jnp.asarray(z).dtype, jax.dtypes.prng_key):
+    h = _index_hash(z)
+  else:
+    z = jnp.asarray(z)
+    if jnp.issubdtype(z.dtype, jnp.floating):
+      bits = jax.lax.bitcast_convert_type(z.astype(jnp.float32), jnp.uint32)
+    else:
+      bits = z.astype(jnp.uint32)
+    bits = bits.reshape(-1)
+    mult = (jnp.arange(bits.shape[0], dtype=jnp.uint32) * jnp.uint32(2)
+            + jnp.uint32(0x9E3779B1))
+    h = jnp.sum(bits * mult, dtype=jnp.uint32)
+  key = jax.random.fold_in(jax.random.key(seed), h)
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
+      jnp.asarray(data_index).astype(jnp.uint32))
+  if kind == "bernoulli":
+    draw = jax.vmap(lambda k: jax.random.bernoulli(k, p))(keys)
+    return draw.astype(jnp.float32) / p
+  if kind == "poisson":
+    return jax.vmap(lambda k: jax.random.poisson(k, 1.0))(keys).astype(
+        jnp.float32)
+  return jax.vmap(jax.random.exponential)(keys).astype(jnp.float32)
 
 
 def _example_keys(data_index: Array, seed: int) -> Array:
@@ -52,7 +79,7 @@ def _poisson_quantile(u: Array, max_count: int = 12) -> Array:
 
 
 def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
-                      p: float = 0.5) -> Array:
+                      p: float = 0.5, rule: str = "index") -> Array:
   """Per-example bootstrap weights for index ``z``, keyed by data index.
 
   The weight of example ``i`` under index ``z`` is a pure function of
@@ -78,8 +105,10 @@ def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
   * PRNG-key index (MC dropout): a hash of the key's bits selects an
     independent draw as for an integer index (no published rule).
 
-  Before version 0.1.1 every index type used the hash rule, so two nearby
-  Gaussian indices had unrelated data weights.
+  ``rule="hash_v0_1_0"`` reproduces version 0.1.0, where every index type
+  (Gaussian ones included) was hashed bit-wise to an independent draw, so two
+  nearby Gaussian indices had unrelated data weights; kept only to reproduce
+  old numbers.
 
   Returns:
     ``[batch]`` float32 weights with mean 1 in expectation.
@@ -89,6 +118,11 @@ def bootstrap_weights(kind: str, data_index: Array, z, *, seed: int = 0,
                      f"got {kind!r}.")
   if not 0.0 < p <= 1.0:
     raise ValueError(f"bootstrap p must be in (0, 1]; got {p}.")
+  if rule not in BOOTSTRAP_RULES:
+    raise ValueError(f"bootstrap rule must be one of {BOOTSTRAP_RULES}; got "
+                     f"{rule!r}.")
+  if rule == "hash_v0_1_0":
+    return _hash_weights_v010(kind, data_index, z, seed, p)
   keys = _example_keys(data_index, seed)
   if jax.dtypes.issubdtype(jnp.asarray(z).dtype, jax.dtypes.prng_key):
     member = _index_hash(z)
@@ -138,6 +172,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
                   bootstrap: str | None = None,
                   bootstrap_seed: int = 0,
                   bootstrap_p: float = 0.5,
+                  bootstrap_rule: str = "index",
                   weight_decay: float = 0.0,
                   l2_fn: Callable[[Any], Array] | None = None,
                   fixed_indices: Any = None,
@@ -160,7 +195,8 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
       from :func:`enn_sym.losses.make_loss`.
     num_index_samples: ``K``.
     bootstrap: ``None`` or one of ``BOOTSTRAP_KINDS``; needs ``batch['index']``.
-    bootstrap_seed, bootstrap_p: see :func:`bootstrap_weights`.
+    bootstrap_seed, bootstrap_p, bootstrap_rule: see
+      :func:`bootstrap_weights`.
     weight_decay: coefficient of :func:`l2_penalty` on ``params`` only.
     l2_fn: ``params -> scalar``, the penalty that ``weight_decay`` scales
       (default :func:`l2_penalty`); e.g. one that skips frozen weights.
@@ -187,6 +223,9 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
   if bootstrap is not None and bootstrap not in BOOTSTRAP_KINDS:
     raise ValueError(f"bootstrap must be one of {BOOTSTRAP_KINDS} or None; "
                      f"got {bootstrap!r}.")
+  if bootstrap_rule not in BOOTSTRAP_RULES:
+    raise ValueError(f"bootstrap_rule must be one of {BOOTSTRAP_RULES}; got "
+                     f"{bootstrap_rule!r}.")
   if weight_decay < 0:
     raise ValueError(f"weight_decay must be >= 0; got {weight_decay}.")
 
@@ -211,7 +250,7 @@ def make_enn_loss(enn: base_lib.EpistemicNetwork, single_loss: SingleLoss, *,
     else:
       weights = jax.vmap(lambda z: bootstrap_weights(
           bootstrap, batch["index"], z, seed=bootstrap_seed,
-          p=bootstrap_p))(zs)
+          p=bootstrap_p, rule=bootstrap_rule))(zs)
     data_loss = jnp.mean(jax.vmap(single_loss, in_axes=(0, None, 0))(
         preds, labels, weights))
     l2 = (l2_fn or l2_penalty)(params)

@@ -265,3 +265,42 @@ def _make_random_features(num_classes: int, index_dim: int,
                           num_features: int = 256,
                           lengthscale: float = 1.0) -> nn.Module:
   return RandomFeaturePrior(num_classes, index_dim, num_features, lengthscale)
+
+
+class MLPEnsemblePriorV010(nn.Module):
+  """The ``mlp_ensemble`` prior as initialised up to version 0.1.0.
+
+  Kept only to reproduce old numbers (``prior="mlp_ensemble_v0_1_0"``):
+  kernels of variance ``1 / (index_dim * fan_in)`` (the member axis counted
+  into the fan-in) and every bias ``N(0, 1)``, so the output is dominated by
+  a per-function constant. Do not use it for new work.
+  """
+
+  num_classes: int
+  index_dim: int
+  hidden_sizes: Sequence[int] = (10,)
+
+  @nn.compact
+  def __call__(self, x: Array, z: Array) -> Array:
+    _check_index(z, self.index_dim)
+    h = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    kernel_init = nn.initializers.variance_scaling(
+        1.0, "fan_in", "truncated_normal", in_axis=1, out_axis=2)
+    widths = [h.shape[-1], *self.hidden_sizes, self.num_classes]
+    for i, (fan_in, width) in enumerate(zip(widths[:-1], widths[1:])):
+      kernel = self.param(f"kernel_{i}", kernel_init,
+                          (self.index_dim, fan_in, width))
+      bias = self.param(f"bias_{i}", nn.initializers.normal(1.0),
+                        (self.index_dim, width))
+      spec = "bi,eio->beo" if i == 0 else "bei,eio->beo"
+      h = jnp.einsum(spec, h, kernel) + bias
+      if i < len(widths) - 2:
+        h = nn.relu(h)
+    return jnp.einsum("bec,e->bc", h, z)
+
+
+@register_prior("mlp_ensemble_v0_1_0")
+def _make_mlp_ensemble_v010(num_classes: int, index_dim: int,
+                            hidden_sizes: Sequence[int] = (10,)
+                            ) -> nn.Module:
+  return MLPEnsemblePriorV010(num_classes, index_dim, tuple(hidden_sizes))

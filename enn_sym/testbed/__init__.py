@@ -31,6 +31,7 @@ from enn_sym.testbed._agents import AGENT_NAMES
 from enn_sym.testbed._agents import AgentConfig
 from enn_sym.testbed._agents import BatchDropoutMLP
 from enn_sym.testbed._agents import TrainedAgent
+from enn_sym.testbed._agents import agent_loss
 from enn_sym.testbed._agents import build_enn
 from enn_sym.testbed._agents import make_sampler
 from enn_sym.testbed._agents import published_num_steps
@@ -42,6 +43,7 @@ from enn_sym.testbed._leaderboard import agent_configs
 from enn_sym.testbed._leaderboard import clean_kl
 from enn_sym.testbed._leaderboard import leaderboard
 from enn_sym.testbed._leaderboard import leaderboard_markdown
+from enn_sym.testbed._leaderboard import parse_agent
 from enn_sym.testbed._leaderboard import problem_pair
 from enn_sym.testbed._leaderboard import resolve_preset
 from enn_sym.testbed._leaderboard import run_sweep

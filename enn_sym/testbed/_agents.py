@@ -100,6 +100,9 @@ class AgentConfig:
       epinet index_dim, others 1).
     dropout_rate, hidden_sizes: base sizes (``None`` = published).
     bootstrap: ``None`` or a :data:`enn_sym.losses.BOOTSTRAP_KINDS` name.
+    bootstrap_rule: :data:`enn_sym.losses.BOOTSTRAP_RULES` (``"index"``).
+    prior: the registered prior of the epinet (``"mlp_ensemble"``;
+      ``"mlp_ensemble_v0_1_0"`` reproduces the old initialisation).
     learning_rate, batch_size: Adam step and batch size.
   """
 
@@ -116,6 +119,8 @@ class AgentConfig:
   dropout_rate: float = 0.1
   hidden_sizes: tuple[int, ...] | None = None
   bootstrap: str | None = None
+  bootstrap_rule: str = "index"
+  prior: str = "mlp_ensemble"
   learning_rate: float = 1e-3
   batch_size: int = 100
 
@@ -202,7 +207,7 @@ def build_enn(config: AgentConfig, problem_config: _problems.ProblemConfig
   return networks.make_epinet(
       base, num_classes=c, index_dim=config.index_dim,
       hidden_sizes=config.epinet_hiddens, include_inputs=True,
-      prior="mlp_ensemble", prior_scale=scale / t,
+      prior=config.prior, prior_scale=scale / t,
       prior_kwargs={"hidden_sizes": config.prior_hiddens})
 
 
@@ -219,6 +224,17 @@ def _num_index_samples(config: AgentConfig) -> int:
 def _cross_entropy(logits, labels, weights):
   per = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   return jnp.mean(weights * per)
+
+
+def agent_loss(config: AgentConfig, problem_config: _problems.ProblemConfig,
+               enn: base_lib.EpistemicNetwork):
+  """``loss_fn(params, state, batch, key)``: mean over the agent's index
+  samples of the (bootstrap-weighted) batch-mean cross-entropy, plus
+  ``lam * sum(theta^2)`` over ``params`` (the prior is not in ``params``)."""
+  return losses.make_enn_loss(
+      enn, _cross_entropy, num_index_samples=_num_index_samples(config),
+      bootstrap=config.bootstrap, bootstrap_rule=config.bootstrap_rule,
+      weight_decay=2.0 * weight_decay_lambda(config, problem_config))
 
 
 def make_sampler(enn: base_lib.EpistemicNetwork, variables: Any):
@@ -248,10 +264,7 @@ def train_agent(config: AgentConfig | str, problem: _problems.Problem,
   def init_fn(key):
     return losses.split_variables(enn.init(key, x0, enn.indexer(key)))
 
-  loss_fn = losses.make_enn_loss(
-      enn, _cross_entropy, num_index_samples=_num_index_samples(config),
-      bootstrap=config.bootstrap,
-      weight_decay=2.0 * weight_decay_lambda(config, pc))
+  loss_fn = agent_loss(config, pc, enn)
   steps = published_num_steps(config, pc)
   batch = None if pc.num_train <= config.batch_size else config.batch_size
   start = time.perf_counter()

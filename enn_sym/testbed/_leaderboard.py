@@ -209,11 +209,37 @@ def resolve_preset(name: str) -> dict[str, Any]:
   return dict(PRESETS[name])
 
 
-def agent_configs(names: Sequence[str], steps_scale: float = 1.0,
-                  **overrides) -> dict[str, _agents.AgentConfig]:
-  """Published configs of the named agents (``steps_scale`` applied)."""
-  return {n: dataclasses.replace(_agents.AgentConfig(n), steps_scale=steps_scale,
-                                 **overrides) for n in names}
+def parse_agent(spec: str, steps_scale: float = 1.0) -> _agents.AgentConfig:
+  """``"kind"`` or ``"kind:key=value,key=value"`` -> :class:`AgentConfig`.
+
+  Values are parsed as int, float, ``None``/``True``/``False`` or a string,
+  e.g. ``"epinet:prior=mlp_ensemble_v0_1_0"``, ``"ensemble:num_ensemble=10"``,
+  ``"epinet:bootstrap=bernoulli,bootstrap_rule=hash_v0_1_0"``.
+  """
+  kind, _, rest = spec.partition(":")
+  fields = {f.name for f in dataclasses.fields(_agents.AgentConfig)}
+  kwargs: dict[str, Any] = {"steps_scale": steps_scale}
+  for item in filter(None, rest.split(",")):
+    key, eq, raw = item.partition("=")
+    if not eq or key not in fields or key == "kind":
+      raise InputError(f"Bad agent option {item!r} in {spec!r}: write "
+                       f"key=value with key one of {sorted(fields - {'kind'})}.")
+    value: Any = raw
+    for cast in (int, float):
+      try:
+        value = cast(raw)
+        break
+      except ValueError:
+        pass
+    value = {"None": None, "True": True, "False": False}.get(raw, value)
+    kwargs[key] = value
+  return _agents.AgentConfig(kind, **kwargs)
+
+
+def agent_configs(specs: Sequence[str], steps_scale: float = 1.0
+                  ) -> dict[str, _agents.AgentConfig]:
+  """Display name (the spec) -> config, see :func:`parse_agent`."""
+  return {spec: parse_agent(spec, steps_scale) for spec in specs}
 
 
 def timed(fn, *args, **kwargs):
