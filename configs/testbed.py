@@ -5,6 +5,7 @@
 test suite's smoke run), ``default`` (6 teacher/data pairs = 12 problems, 5
 agents, published training; about 20 min on 2 shared CPU cores) and ``full``
 (all 360 problems; hours). Fields left at their empty value take the preset's.
+``mode="symmetric"`` runs the symmetric testbed (``c.symmetric``) instead.
 """
 
 import ml_collections
@@ -21,4 +22,16 @@ def get_config():
   c.steps_scale = 0.0       # 0 = the preset's
   c.baselines = ("uniform", "prior")
   c.page = ""               # markdown page to write ("" = workdir/testbed.md)
+  c.mode = "leaderboard"    # leaderboard | symmetric
+  c.symmetric = ml_collections.ConfigDict()
+  c.symmetric.cells = (     # (N, fraction of incorrect symmetry, support)
+      (20, 0.0, "gaussian"), (200, 0.0, "gaussian"), (20, 0.5, "gaussian"),
+      (200, 0.5, "gaussian"), (20, 0.0, "halfspace"))
+  c.symmetric.agent = "epinet"
+  c.symmetric.rotations = 4
+  c.symmetric.seeds = (0, 1, 2, 3, 4)
+  c.symmetric.steps_scale = 1.0
+  c.symmetric.num_test_seeds = 1000
+  c.symmetric.num_enn_samples = 100
+  c.symmetric.page = ""     # "" = workdir/testbed_symmetric.md
   return c

@@ -3,10 +3,14 @@ r"""The Neural Testbed leaderboard (Osband et al. 2022) for this library's ENNs.
   python experiments/testbed.py --workdir workdir/testbed \
       --config.page=docs/results/testbed.md
   python experiments/testbed.py --config.preset=quick   # smoke run
+  python experiments/testbed.py --config.mode=symmetric \
+      --config.symmetric.page=docs/results/testbed_symmetric.md
 
 Trains every agent of the preset once per teacher/training set (the ids i and
 i + 180 share them), scores marginal (tau = 1) and joint (tau = 10) KL against
-the teacher, and writes ``results.json`` and the markdown leaderboard. All
+the teacher, and writes ``results.json`` and the markdown leaderboard. With
+``--config.mode=symmetric`` it runs the symmetric testbed instead (plain vs
+group-averaged ENNs on invariant / partly invariant / extrinsic teachers). All
 logic lives in :mod:`enn_sym.testbed`.
 """
 
@@ -67,12 +71,37 @@ def run(config, workdir: str, command: str = "") -> dict:
   return {"result": result, "page": page}
 
 
+def run_symmetric(config, workdir: str, command: str = "") -> dict:
+  """The symmetric testbed (plain vs C_n-averaged); writes its page."""
+  sym = config.symmetric
+  os.makedirs(workdir, exist_ok=True)
+  start = time.perf_counter()
+  records = testbed.run_symmetric(
+      cells=tuple(tuple(c) for c in sym.cells), agent=sym.agent,
+      rotations=sym.rotations, seeds=tuple(sym.seeds),
+      steps_scale=sym.steps_scale, num_test_seeds=sym.num_test_seeds,
+      num_enn_samples=sym.num_enn_samples, log=print)
+  wall = time.perf_counter() - start
+  page = testbed.symmetric_markdown(records, command=command,
+                                    wall_seconds=wall)
+  with open(os.path.join(workdir, "symmetric.json"), "w") as f:
+    json.dump({"records": records, "wall_seconds": wall}, f, indent=1)
+  path = sym.page or os.path.join(workdir, "testbed_symmetric.md")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    f.write(page)
+  return {"records": records, "page": page}
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   args = [a for a in sys.argv[1:] if not a.startswith("--workdir")]
   command = " ".join(["python experiments/testbed.py", *args])
-  run(_CONFIG.value, _WORKDIR.value, command.strip())
+  if _CONFIG.value.mode == "symmetric":
+    run_symmetric(_CONFIG.value, _WORKDIR.value, command)
+  else:
+    run(_CONFIG.value, _WORKDIR.value, command)
 
 
 if __name__ == "__main__":
