@@ -76,21 +76,23 @@ def run_symmetric(config, workdir: str, command: str = "") -> dict:
   sym = config.symmetric
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
+  path = sym.page or os.path.join(workdir, "testbed_symmetric.md")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+  def save(records):
+    wall = time.perf_counter() - start
+    with open(os.path.join(workdir, "symmetric.json"), "w") as f:
+      json.dump({"records": records, "wall_seconds": wall}, f, indent=1)
+    with open(path, "w") as f:
+      f.write(testbed.symmetric_markdown(records, command=command,
+                                         wall_seconds=wall))
+
   records = testbed.run_symmetric(
       cells=tuple(tuple(c) for c in sym.cells), agent=sym.agent,
       rotations=sym.rotations, seeds=tuple(sym.seeds),
       steps_scale=sym.steps_scale, num_test_seeds=sym.num_test_seeds,
-      num_enn_samples=sym.num_enn_samples, log=print)
-  wall = time.perf_counter() - start
-  page = testbed.symmetric_markdown(records, command=command,
-                                    wall_seconds=wall)
-  with open(os.path.join(workdir, "symmetric.json"), "w") as f:
-    json.dump({"records": records, "wall_seconds": wall}, f, indent=1)
-  path = sym.page or os.path.join(workdir, "testbed_symmetric.md")
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, "w") as f:
-    f.write(page)
-  return {"records": records, "page": page}
+      num_enn_samples=sym.num_enn_samples, log=print, on_record=save)
+  return {"records": records, "page": open(path).read()}
 
 
 def main(argv):

@@ -258,7 +258,8 @@ def run_symmetric(cells=SYMMETRIC_CELLS, *, agent: str = "epinet",
                   rotations: int = 4, temperature: float = 0.1,
                   teacher_seed: int = 1, seeds: Sequence[int] = range(5),
                   steps_scale: float = 1.0, num_test_seeds: int = 1000,
-                  num_enn_samples: int = 100, log=None) -> list[dict]:
+                  num_enn_samples: int = 100, log=None,
+                  on_record=None) -> list[dict]:
   """Plain vs C_n-averaged agents on 2-D symmetric teachers, per cell.
 
   Each cell builds one teacher (``teacher_seed``) and training set, trains
@@ -268,6 +269,8 @@ def run_symmetric(cells=SYMMETRIC_CELLS, *, agent: str = "epinet",
   Returns:
     One record per (cell, model) with per-seed lists ``kl1``, ``kl10``,
     ``true_ce``, ``ece``, ``ece_lo``, ``ece_hi``, and ``stop_reason``.
+    ``on_record(records)`` is called after each (e.g. to save partial
+    results).
   """
   group = rotation_group(rotations)
   config = _agents.AgentConfig(agent, steps_scale=steps_scale)
@@ -298,6 +301,8 @@ def run_symmetric(cells=SYMMETRIC_CELLS, *, agent: str = "epinet",
         for key in ("true_ce", "ece", "ece_lo", "ece_hi"):
           rec[key].append(one[key])
       records.append(rec)
+      if on_record is not None:
+        on_record(records)
       if log is not None:
         log(f"N {num_train} rho {rho} {support} {model}: KL1 "
             f"{np.mean(rec['kl1']):.4f} KL10 {np.mean(rec['kl10']):.4f} "
