@@ -98,7 +98,12 @@ def run_symmetric(config, workdir: str, command: str = "") -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  args = [a for a in sys.argv[1:] if not a.startswith("--workdir")]
+  args, skip = [], False
+  for a in sys.argv[1:]:
+    if skip or a.startswith("--workdir"):
+      skip = a == "--workdir"
+      continue
+    args.append(a)
   command = " ".join(["python experiments/testbed.py", *args])
   if _CONFIG.value.mode == "symmetric":
     run_symmetric(_CONFIG.value, _WORKDIR.value, command)
