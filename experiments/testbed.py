@@ -92,7 +92,8 @@ def run_symmetric(config, workdir: str, command: str = "") -> dict:
       rotations=sym.rotations, seeds=tuple(sym.seeds),
       steps_scale=sym.steps_scale, num_test_seeds=sym.num_test_seeds,
       num_enn_samples=sym.num_enn_samples, log=print, on_record=save)
-  return {"records": records, "page": open(path).read()}
+  with open(path) as f:
+    return {"records": records, "page": f.read()}
 
 
 def main(argv):

@@ -95,10 +95,12 @@ def test_group_averaged_enn_is_exactly_invariant():
 
 
 def test_true_calibration_error_by_hand():
-  pred = jnp.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
-  true = jnp.array([[0.7, 0.3], [0.8, 0.2], [0.0, 1.0]])
-  # Bins of 15: conf 0.9 -> bin 13, 0.8 -> bin 12, 0.7 -> bin 10.
-  expected = (abs(0.7 - 0.9) + abs(0.8 - 0.8) + abs(1.0 - 0.7)) / 3
+  pred = jnp.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+  true = jnp.array([[0.7, 0.3], [0.8, 0.2], [0.0, 1.0], [0.2, 0.8]])
+  # Bins of 15: conf 0.9 -> bin 13, 0.8 -> 12, 0.7 -> 10, 0.6 -> 9; the truth
+  # is the teacher's probability of the PREDICTED class (0.2 in the last row).
+  expected = (abs(0.7 - 0.9) + abs(0.8 - 0.8) + abs(1.0 - 0.7)
+              + abs(0.2 - 0.6)) / 4
   assert float(tb.true_calibration_error(pred, true)) == pytest.approx(
       expected, rel=1e-5)
   # A prediction equal to the truth has zero error.
@@ -128,7 +130,8 @@ def test_quick_preset_runs_end_to_end(tmp_path):
   config = _config()
   config.preset = "quick"
   out = _load_script().run(config, str(tmp_path), "python experiments/x")
-  result = json.load(open(tmp_path / "results.json"))
+  with open(tmp_path / "results.json") as f:
+    result = json.load(f)
   agents = {r["agent"] for r in result["records"]}
   assert agents == {"uniform", "prior", "mlp", "epinet"}
   assert {r["problem_id"] for r in result["records"]} == {25, 205}
