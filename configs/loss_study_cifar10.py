@@ -2,8 +2,10 @@
 cross-entropy, entropy regularisation, L1 logit penalty, focal loss.
 
 Used by ``experiments/loss_study.py`` (prepare CIFAR-10 first: see README).
-``base`` is the training config of every cell; ``architectures`` and
-``losses`` hold each cell's overrides of ``base`` (nested like ``base``).
+A Sweep (``enn_sym.train.Sweep``): ``base`` is the training config of every
+cell; the axes ``arch`` and ``loss`` hold each cell's overrides of ``base``
+(nested like ``base``). ``num_epochs`` sets ``base.num_steps`` (a field
+reference, so ``--config.num_epochs=N`` follows through).
 
 The recipe (Mukhoti et al. 2020, Sec. 5; the usual CIFAR ResNet recipe):
 45,000 / 5,000 / 10,000 train / validation / test images, 4-pixel pad +
@@ -28,16 +30,26 @@ BATCH_SIZE = 128
 
 
 def loss_grid() -> ml_collections.ConfigDict:
-  """The four losses and their hyperparameters (overrides of ``base.loss``)."""
+  """The four losses and their hyperparameters (the ``loss`` axis)."""
   losses = ml_collections.ConfigDict()
-  losses.ce = {"name": "ce"}
+  losses.ce = {"loss": {"name": "ce"}}
   # CE - alpha * H(p) (Pereyra et al. 2017).
-  losses.entropy_reg = {"name": "entropy_reg", "alpha": 0.1}
+  losses.entropy_reg = {"loss": {"name": "entropy_reg", "alpha": 0.1}}
   # CE + alpha * ||logits||_1.
-  losses.logit_l1 = {"name": "logit_norm", "alpha": 0.01, "p": 1}
+  losses.logit_l1 = {"loss": {"name": "logit_norm", "alpha": 0.01, "p": 1}}
   # Focal loss, gamma = 3 (Mukhoti et al. 2020's FL-3).
-  losses.focal = {"name": "focal", "gamma": 3.0}
+  losses.focal = {"loss": {"name": "focal", "gamma": 3.0}}
   return losses
+
+
+def epochs(config, steps_per_epoch: int, checkpoint_every_epochs: int):
+  """``base.num_steps = num_epochs * steps_per_epoch`` (a reference to
+  ``config.num_epochs``), evaluation and a log line after every epoch."""
+  config.steps_per_epoch = steps_per_epoch
+  config.base.num_steps = config.get_ref("num_epochs") * steps_per_epoch
+  config.base.eval_every = steps_per_epoch
+  config.base.log_every = steps_per_epoch
+  config.base.checkpoint_every = steps_per_epoch * checkpoint_every_epochs
 
 
 def get_config():
@@ -73,13 +85,14 @@ def get_config():
   config = ml_collections.ConfigDict()
   config.base = base
   config.num_epochs = 350
-  # Evaluation after every epoch: eval_every = steps_per_epoch.
-  config.steps_per_epoch = TRAIN_EXAMPLES // BATCH_SIZE  # 351
-  config.checkpoint_every_epochs = 5
-  config.architectures = ml_collections.ConfigDict()
-  config.architectures.resnet18 = {"model": {"base": "resnet18"}}
-  config.architectures.resnet50 = {"model": {"base": "resnet50"}}
-  config.architectures.vgg16 = {"model": {"base": "vgg16"}}
-  config.losses = loss_grid()
+  epochs(config, TRAIN_EXAMPLES // BATCH_SIZE, 5)  # 351 steps per epoch
+  config.seeds = (0,)
+  config.axes = ml_collections.ConfigDict()
+  config.axes.arch = {"resnet18": {"model": {"base": "resnet18"}},
+                      "resnet50": {"model": {"base": "resnet50"}},
+                      "vgg16": {"model": {"base": "vgg16"}}}
+  config.axes.loss = loss_grid()
+  config.axis_order = ("arch", "loss")
+  config.exclude = ()
   config.figure_title = "CIFAR-10 test ECE (15 bins) during training"
   return config

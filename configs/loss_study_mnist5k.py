@@ -20,9 +20,23 @@ first stage and cost about 4x more.
 epochs (270 steps); learning rate 0.05, divided by 10 after 5 and 7.5 epochs.
 """
 
+import importlib.util
+import os
+
 import ml_collections
 
 from enn_sym.train import default_config
+
+
+def _cifar_config():
+  """configs/loss_study_cifar10.py (configs are files, not a package)."""
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "loss_study_cifar10.py")
+  spec = importlib.util.spec_from_file_location("_loss_study_cifar10", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
 
 TRAIN_EXAMPLES = 3_500  # 70% of the 5,000 digits
 BATCH_SIZE = 128
@@ -55,22 +69,21 @@ def get_config():
   config = ml_collections.ConfigDict()
   config.base = base
   config.num_epochs = 10
-  config.steps_per_epoch = TRAIN_EXAMPLES // BATCH_SIZE  # 27
-  config.checkpoint_every_epochs = 5
-  config.architectures = ml_collections.ConfigDict()
-  config.architectures.resnet_basic = {"model": {
-      "base": "resnet18", "stage_sizes": (1, 1, 1), "num_filters": 8,
-      "resnet_stem": "imagenet"}}
-  config.architectures.resnet_bottleneck = {"model": {
-      "base": "resnet50", "stage_sizes": (1, 1, 1), "num_filters": 4,
-      "resnet_stem": "imagenet"}}
-  config.architectures.vgg = {"model": {
-      "base": "vgg16", "stage_sizes": (1, 1, 1), "num_filters": 8}}
-  # The CIFAR-10 grid's losses and hyperparameters (a test checks they match).
-  config.losses = ml_collections.ConfigDict()
-  config.losses.ce = {"name": "ce"}
-  config.losses.entropy_reg = {"name": "entropy_reg", "alpha": 0.1}
-  config.losses.logit_l1 = {"name": "logit_norm", "alpha": 0.01, "p": 1}
-  config.losses.focal = {"name": "focal", "gamma": 3.0}
+  cifar = _cifar_config()
+  cifar.epochs(config, TRAIN_EXAMPLES // BATCH_SIZE, 5)  # 27 steps per epoch
+  config.seeds = (0,)
+  config.axes = ml_collections.ConfigDict()
+  config.axes.arch = {
+      "resnet_basic": {"model": {"base": "resnet18", "stage_sizes": (1, 1, 1),
+                                 "num_filters": 8, "resnet_stem": "imagenet"}},
+      "resnet_bottleneck": {"model": {
+          "base": "resnet50", "stage_sizes": (1, 1, 1), "num_filters": 4,
+          "resnet_stem": "imagenet"}},
+      "vgg": {"model": {"base": "vgg16", "stage_sizes": (1, 1, 1),
+                        "num_filters": 8}}}
+  # The CIFAR-10 grid's losses and hyperparameters.
+  config.axes.loss = cifar.loss_grid()
+  config.axis_order = ("arch", "loss")
+  config.exclude = ()
   config.figure_title = "MNIST-5k test ECE (15 bins) during training"
   return config

@@ -1,17 +1,33 @@
-"""Host-side input validation for public entry points.
+"""Input validation for public entry points, on the host and under jit.
 
-Every check names the argument, what was expected and how to fix it. Checks
-that need values (label range, finiteness, probabilities summing to one) run
-only on concrete arrays: inside ``jax.jit`` the arguments are tracers and the
-value checks are skipped so jitted inner functions stay fast. Shape checks
-always run (shapes are static).
+Every check names the argument, what was expected and how to fix it.
+
+Where each check runs:
+
+* **Shape, dtype and static checks** (ranks, batch sizes, the channel axis of
+  images, integer labels) always run, also while ``jax.jit`` traces, since
+  shapes and dtypes are static.
+* **Value checks** (finite values, labels in ``[0, num_classes)``,
+  probabilities in ``[0, 1]`` summing to one, a mask of 0/1, logits that are
+  really probabilities) run on the host whenever the arrays are concrete: a
+  call outside ``jit`` raises :class:`InputError` before computing anything.
+* Inside ``jit`` the arguments are tracers and the value checks are skipped
+  (no cost), **unless** the traced code runs in checked mode
+  (:func:`enn_sym.metrics.checked` / :func:`enn_sym.metrics.checkify`): then
+  the same conditions are compiled in as ``jax.experimental.checkify``
+  checks on the real (unmasked) rows, and the call raises
+  :class:`InputError` with the same kind of message after the computation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import contextvars
+from typing import Any, Iterator
 
 import jax
+from jax.experimental import checkify as jax_checkify
+import jax.numpy as jnp
 import numpy as np
 
 INPUT_KINDS = ("logits", "probs")
@@ -19,6 +35,39 @@ INPUT_KINDS = ("logits", "probs")
 
 class InputError(ValueError):
   """Bad input to an enn_sym entry point (subclass of ValueError)."""
+
+
+_TRACED_CHECKS = contextvars.ContextVar("enn_sym_traced_checks",
+                                        default=False)
+
+
+@contextlib.contextmanager
+def traced_checks() -> Iterator[None]:
+  """Within this context, value checks on tracers become checkify checks.
+
+  Only meaningful while a function is traced by ``checkify.checkify`` (see
+  :func:`enn_sym.metrics.checkify`); a checkify check traced outside that
+  transformation fails to lower.
+  """
+  token = _TRACED_CHECKS.set(True)
+  try:
+    yield
+  finally:
+    _TRACED_CHECKS.reset(token)
+
+
+def traced_checks_enabled() -> bool:
+  """True inside :func:`traced_checks`."""
+  return _TRACED_CHECKS.get()
+
+
+def traced_check(ok: Any, message: str, **values: Any) -> None:
+  """``checkify.check(ok, message, **values)`` in checked mode, else no-op.
+
+  ``message`` may name ``{values}`` (formatted at run time).
+  """
+  if traced_checks_enabled():
+    jax_checkify.check(jnp.asarray(ok), message, **values)
 
 
 def is_concrete(*arrays: Any) -> bool:
@@ -221,6 +270,7 @@ def check_masked_predictions(values: Any, labels: Any, mask: Any,
         f"{tuple(np.shape(labels))}.")
   check_mask(mask, batch)
   check_mask_values(mask)
+  full_values, full_labels = values, labels
   if mask is not None and is_concrete(mask):
     keep = np.asarray(mask) != 0
     if is_concrete(values):
@@ -231,7 +281,61 @@ def check_masked_predictions(values: Any, labels: Any, mask: Any,
   # Shapes were checked above on the full arrays; the value checks below see
   # the real rows of whichever arrays are concrete (values may be a tracer
   # while labels and mask are concrete, e.g. under vmap).
+  num_classes = np.shape(values)[-1]
+  if traced_checks_enabled() and not is_concrete(full_values, full_labels,
+                                                 mask):
+    traced_prediction_checks(full_values, full_labels, mask, input_kind, name,
+                             stack=stack)
   check_finite(values, name)
-  check_labels(labels, np.shape(values)[-1])
+  check_labels(labels, num_classes)
   if input_kind == "probs":
     check_probs(values, name)
+
+
+def traced_prediction_checks(values: Any, labels: Any, mask: Any,
+                             input_kind: str, name: str, *,
+                             stack: bool = False, atol: float = 1e-4
+                             ) -> None:
+  """The value checks of :func:`check_masked_predictions` as checkify checks.
+
+  Compiled in only in checked mode (:func:`traced_checks`); padded rows
+  (``mask == 0``) are ignored, as on the host.
+  """
+  values = jnp.asarray(values)
+  labels = jnp.asarray(labels)
+  batch = values.shape[1 if stack else 0]
+  num_classes = values.shape[-1]
+  if mask is None:
+    valid = jnp.ones((batch,), bool)
+  else:
+    mask = jnp.asarray(mask)
+    traced_check(jnp.all((mask == 0) | (mask == 1)),
+                 "mask must contain only 0 (padding) and 1 (real example).")
+    valid = mask != 0
+  rows = valid[None, :, None] if stack else valid[:, None]
+  finite = jnp.isfinite(values) | ~rows
+  traced_check(jnp.all(finite),
+               f"{name} contains {{bad}} non-finite value(s) (NaN or inf) in "
+               f"real rows; check the model output or the data before "
+               f"computing this.",
+               bad=jnp.sum(~finite))
+  in_range = (labels >= 0) & (labels < num_classes)
+  lo = jnp.min(jnp.where(valid, labels, num_classes))
+  hi = jnp.max(jnp.where(valid, labels, -1))
+  traced_check(jnp.all(in_range | ~valid),
+               f"labels must lie in [0, {num_classes}) (num_classes = "
+               f"{num_classes}); got values in [{{lo}}, {{hi}}].",
+               lo=lo, hi=hi)
+  if input_kind == "probs":
+    real = jnp.where(rows, values, 0.5)
+    traced_check(jnp.min(real) >= 0.0,
+                 f"{name} was declared as probabilities but has negative "
+                 f"entries (min {{low}}). If these are logits pass "
+                 f"input_kind='logits'.", low=jnp.min(real))
+    deviation = jnp.where(valid[None] if stack else valid,
+                          jnp.abs(jnp.sum(values, axis=-1) - 1.0), 0.0)
+    traced_check(jnp.all(deviation <= atol),
+                 f"{name} was declared as probabilities but its rows do not "
+                 f"sum to 1 (largest deviation {{worst}}). If these are "
+                 f"logits pass input_kind='logits'; otherwise normalise the "
+                 f"rows.", worst=jnp.max(deviation))

@@ -1,200 +1,150 @@
-r"""Benchmarks of the core library's cost model, measured side by side.
+r"""The training engine's cost model, side by side in one run.
 
-  python experiments/bench_core.py            # full run (~2-4 min on 2 cores)
-  python experiments/bench_core.py --quick    # fewer repeats
+  python experiments/bench_core.py --json bench_core.json [--quick]
 
-(a) epinet train step with K = 1, 8, 32 index samples divided by the
-    base-only train step, for the MLP and the LeNet base (batch 128, MNIST
-    shape). Target: K = 8 costs <= 1.3x the base-only step on the CNN.
-    For comparison, the same ratio for a whole-network vmap over K copies.
-(b) the jitted eval step with all in-loop calibration metrics (ECE family,
-    NLL, Brier, entropies/MI, joint log-loss, temperature-scaled copy) divided
-    by the same step with accuracy only. Target <= 1.10.
-(c) streaming binned ECE over 10 million predictions: throughput and memory
-    (the state is O(bins); no per-example storage).
+Timed steps are the pipeline's own (``Trainer.runs[kind].run_calls``: state,
+on-device data and batch positions as jit arguments); ratios are medians of
+round-robin per-round ratios. JSON keys (docs/benchmarks.md):
 
-Timings interleave the variants round-robin and report the median of the
-per-round ratios, so machine noise hits both sides of a ratio alike.
+* epinet_k8_over_base_lenet, epinet_k1_over_base_lenet,
+  epinet_k8_over_k1_lenet: LeNet base on 28x28x1 (embedded MNIST), batch
+  128, 10 classes, the conv_ensemble prior; epinet_k8_noprior_over_base_lenet
+  (same epinet without a prior) splits the overhead into head and prior.
+* mlp_testbed_steps_per_s: the Neural Testbed epinet (issue 10) through
+  ``enn_sym.train.fit_seeds``.
+* seeds8_vmapped_over_sequential: 8 single-seed 1,000-step runs of the
+  default epinet (each compiling its own program) over one 8-seed run.
+* fused_over_per_step: steps/s, steps_per_call=100 over 1.
 """
 
-from __future__ import annotations
+import json, os, tempfile, time  # noqa: E401
 
-import argparse
-import resource
-import time
-
+from absl import app
+from enn_sym import cli  # pylint: disable=g-bad-import-order
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from enn_sym import losses
-from enn_sym import metrics
 from enn_sym import networks as nw
-from enn_sym.train import _steps
+from enn_sym import train
 
-BATCH = 128
-CLASSES = 10
+def _config(**overrides):
+  c = train.default_config()
+  c.models, c.progress_bar, c.plots = ("epinet",), False, False
+  c.eval_every = c.checkpoint_every = c.log_every = c.num_steps = 100_000
+  for key, value in overrides.items():
+    node, *path = [c] + key.split(".")
+    for part in path[:-1]:
+      node = node[part]
+    node[path[-1]] = value
+  return c
 
 
-def _time(fn, *args, number: int) -> float:
-  """Seconds per call (after the caller has warmed ``fn`` up)."""
-  t0 = time.perf_counter()
-  for _ in range(number):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t0) / number
+def _runs(variants, workdir):
+  return {name: train.Trainer(_config(**o), os.path.join(workdir, name)
+                              ).runs[o.get("models", ("epinet",))[0]]
+          for name, o in variants.items()}
 
 
-def _interleaved(fns: dict, *, rounds: int, number: int) -> dict:
-  """Median seconds per call of each fn, timed round-robin."""
-  for fn, args in fns.values():
-    jax.block_until_ready(fn(*args))  # Compile + warm up.
-  times = {k: [] for k in fns}
+def _interleaved(runs, rounds, calls):
+  for run in runs.values():
+    run.run_calls(2)  # Compile and warm up.
+  times = {k: [] for k in runs}
   for _ in range(rounds):
-    for name, (fn, args) in fns.items():
-      times[name].append(_time(fn, *args, number=number))
+    for name, run in runs.items():
+      times[name].append(run.run_calls(calls))
   return {k: np.asarray(v) for k, v in times.items()}
 
 
-def _ce(logits, labels, weights):
-  return jnp.mean(weights *
-                  optax.softmax_cross_entropy_with_integer_labels(logits,
-                                                                  labels))
+def bench_lenet(workdir, rounds, calls):
+  lenet = {"model.base": "lenet", "model.epinet.prior": "conv_ensemble"}
+  runs = _runs({
+      "base": {**lenet, "models": ("base",)},
+      "k1": {**lenet, "loss.num_index_samples": 1},
+      "k8": {**lenet, "loss.num_index_samples": 8},
+      "k8_noprior": {**lenet, "model.epinet.prior": ""},
+  }, workdir)
+  t = _interleaved(runs, rounds, calls)
+  med = lambda a, b: float(np.median(t[a] / t[b]))  # noqa: E731
+  return {"base_lenet_ms_per_step": 1e3 * float(np.median(t["base"])) / calls,
+          "epinet_k8_over_base_lenet": med("k8", "base"),
+          "epinet_k1_over_base_lenet": med("k1", "base"),
+          "epinet_k8_over_k1_lenet": med("k8", "k1"),
+          "epinet_k8_noprior_over_base_lenet": med("k8_noprior", "base")}
 
 
-def _train_step(enn, index_fn, x, y):
-  variables = enn.init(jax.random.key(0), x, enn.indexer(jax.random.key(1)))
-  params, state = losses.split_variables(variables)
-  loss_fn = losses.make_enn_loss(enn, _ce, index_fn=index_fn)
-  opt = optax.adam(1e-3)
-  opt_state = opt.init(params)
-  batch = {"image": x, "label": y}
-
-  @jax.jit
-  def step(params, opt_state, key):
-    grads, _ = jax.grad(loss_fn, has_aux=True)(params, state, batch, key)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-  return step, (params, opt_state, jax.random.key(2))
-
-
-def _whole_network_vmap(base, num, x):
-  """K full copies of the network per step (what an epinet avoids)."""
-  enn = nw.make_base_enn(base, CLASSES)
-
-  def apply(variables, x, z, **kw):
-    del kw
-    out = enn.apply(variables, x + 0.0 * jnp.sum(z), z)  # Depends on z.
-    return out
-
-  import enn_sym  # pylint: disable=g-import-not-at-top
-  wrapped = enn_sym.EpistemicNetwork(enn.init, apply,
-                                     enn_sym.GaussianIndexer(1))
-  return wrapped, (lambda key: wrapped.sample_indices(key, num))
-
-
-def bench_train(rounds: int, number: int) -> None:
-  print("(a) train step time / base-only train step time "
-        f"(batch {BATCH}, 28x28x1 inputs)")
+def bench_testbed(steps):
   key = jax.random.key(0)
-  x = jax.random.uniform(key, (BATCH, 28, 28, 1))
-  y = jax.random.randint(key, (BATCH,), 0, CLASSES)
-  bases = {
-      "MLP": lambda: nw.MLP(CLASSES, (50, 50)),
-      "CNN": lambda: nw.LeNet(CLASSES),
-  }
-  for name, make_base in bases.items():
-    prior = "conv_ensemble" if name == "CNN" else "mlp_ensemble"
-    base_enn = nw.make_base_enn(make_base(), CLASSES)
-    fns = {"base": _train_step(base_enn, lambda k: base_enn.sample_indices(
-        k, 1), x, y)}
-    epinet = nw.make_epinet(make_base(), num_classes=CLASSES, index_dim=8,
-                            prior=prior)
-    for k in (1, 8, 32):
-      fns[f"epinet K={k}"] = _train_step(
-          epinet, lambda key, k=k: epinet.sample_indices(key, k), x, y)
-    whole, index_fn = _whole_network_vmap(make_base(), 8, x)
-    fns["whole-net vmap K=8"] = _train_step(whole, index_fn, x, y)
-    times = _interleaved({k: (v[0], v[1]) for k, v in fns.items()},
-                         rounds=rounds, number=number)
-    base_t = times.pop("base")
-    print(f"  {name}: base-only step {1e3 * np.median(base_t):.2f} ms")
-    for label, t in times.items():
-      print(f"  {name}: {label:<20s} {np.median(t / base_t):6.2f}x")
+  x = jax.random.normal(key, (1000, 10))
+  y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(jnp.int32)
+  data = {"image": x, "label": y, "index": jnp.arange(1000)}
+  enn = nw.make_epinet(nw.MLP(2, (50, 50)), num_classes=2, index_dim=8,
+                       hidden_sizes=(15, 15), include_inputs=True,
+                       prior="mlp_ensemble", prior_scale=0.3,
+                       prior_kwargs={"hidden_sizes": (5, 5)})
+  loss_fn = losses.make_enn_loss(enn, losses.make_loss("ce"),
+                                 num_index_samples=8, bootstrap="bernoulli",
+                                 weight_decay=1e-4)
+  init = lambda k: losses.split_variables(enn.init(k, x[:1], enn.indexer(k)))  # noqa: E731
+
+  def wall(num):
+    t0 = time.perf_counter()
+    train.fit_seeds(init, loss_fn, data, (0,), optimizer=optax.adam(1e-3),
+                    num_steps=num, batch_size=200, eval_every=100)
+    return time.perf_counter() - t0
+
+  wall(100)
+  return {"mlp_testbed_steps_per_s": steps / (wall(steps + 100) - wall(100))}
 
 
-def bench_eval(rounds: int, number: int) -> None:
-  print("(b) eval step with all in-loop metrics / eval step with accuracy "
-        "only (LeNet epinet, K = 30, batch 500)")
-  mesh = _steps.make_mesh()
-  enn = nw.make_epinet(nw.LeNet(CLASSES), num_classes=CLASSES, index_dim=8,
-                       prior="conv_ensemble")
-  state = _steps.init_state(enn, optax.adam(1e-3), jnp.zeros((1, 28, 28, 1)),
-                            0, mesh)
-  key = jax.random.key(0)
-  batch = {"image": jax.random.uniform(key, (500, 28, 28, 1)),
-           "label": jax.random.randint(key, (500,), 0, CLASSES),
-           "mask": jnp.ones((500,))}
-  zs = enn.sample_indices(key, 30)
-  bundle = _steps.EvalMetrics(15, 10, 2, 100)
-  full = _steps.make_eval_step(enn, bundle, mesh)
-  acc_metric = metrics.Accuracy(input_kind="logits")
+def bench_seeds(workdir, steps):
+  base = {"num_steps": steps, "checkpoint_every": steps, "eval_every": steps,
+          "log_every": steps, "temperature_scaling": False}
 
-  @jax.jit
-  def accuracy_only(state, acc_state, batch, zs):
-    logits = enn.apply_multi(state.variables, batch["image"], zs).preds
-    probs = jnp.mean(jax.nn.softmax(logits), axis=0)
-    return acc_metric.update(acc_state, probs, batch["label"], batch["mask"])
+  def run(name, **o):
+    t0 = time.perf_counter()
+    train.Trainer(_config(**base, **o), os.path.join(workdir, name)).train()
+    return time.perf_counter() - t0
 
-  acc_metric = metrics.Accuracy(input_kind="probs")
-  times = _interleaved({
-      "full": (full, (state, bundle.empty(), batch, zs, jnp.float32(1.5),
-                      key)),
-      "accuracy": (accuracy_only, (state, acc_metric.empty(), batch, zs)),
-  }, rounds=rounds, number=number)
-  ratio = np.median(times["full"] / times["accuracy"])
-  print(f"  accuracy-only step {1e3 * np.median(times['accuracy']):.2f} ms; "
-        f"all metrics {1e3 * np.median(times['full']):.2f} ms; "
-        f"ratio {ratio:.3f}x")
+  sequential = sum(run(f"seq{s}", seed=s) for s in range(8))
+  vmapped = run("vmapped", seeds=tuple(range(8)))
+  return {"seeds8_sequential_s": sequential, "seeds8_vmapped_s": vmapped,
+          "seeds8_vmapped_over_sequential": sequential / vmapped}
 
 
-def bench_streaming_ece(total: int) -> None:
-  print(f"(c) streaming binned ECE over {total:,} predictions")
-  chunk = 100_000
-  metric = metrics.BinnedCalibration(15, input_kind="logits")
-  logits = jax.random.normal(jax.random.key(0), (chunk, CLASSES)) * 3
-  labels = jax.random.randint(jax.random.key(1), (chunk,), 0, CLASSES)
-  update = jax.jit(metric.update)
-  state = jax.block_until_ready(update(metric.empty(), logits, labels))
-  rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  state = metric.empty()
-  t0 = time.perf_counter()
-  for _ in range(total // chunk):
-    state = update(state, logits, labels)
-  result = metric.compute(jax.block_until_ready(state))
-  seconds = time.perf_counter() - t0
-  rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  state_bytes = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
-  print(f"  {total / seconds / 1e6:.1f} M predictions/s ({seconds:.2f} s); "
-        f"count = {int(result['count']):,}; ECE = {float(result['ece']):.4f}")
-  print(f"  metric state: {state_bytes} bytes (15 bins); peak RSS grew by "
-        f"{(rss1 - rss0) / 1024:.1f} MiB while streaming (input chunk "
-        f"{logits.nbytes / 2**20:.1f} MiB, reused)")
+def bench_fused(workdir, rounds):
+  runs = _runs({"per_step": {"steps_per_call": 1},
+                "fused": {"steps_per_call": 100}}, workdir)
+  per, fused = [], []
+  for _ in range(rounds + 1):  # The first round compiles.
+    per.append(100 / runs["per_step"].run_calls(100))
+    fused.append(100 / runs["fused"].run_calls(1))
+  per, fused = np.asarray(per[1:]), np.asarray(fused[1:])
+  return {"per_step_steps_per_s": float(np.median(per)),
+          "fused_steps_per_s": float(np.median(fused)),
+          "fused_over_per_step": float(np.median(fused / per))}
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--quick", action="store_true")
-  args = parser.parse_args()
-  rounds, number = (3, 5) if args.quick else (7, 10)
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform} "
-        f"({jax.device_count()} device(s))")
-  bench_train(rounds, number)
-  bench_eval(rounds, number // 2 or 1)
-  bench_streaming_ece(10_000_000)
+def main(argv):
+  del argv
+  rounds, calls = (3, 10) if _QUICK.value else (7, 20)
+  out = {"platform": jax.devices()[0].platform, "jax": jax.__version__}
+  with tempfile.TemporaryDirectory() as workdir:
+    out.update(bench_lenet(workdir, rounds, calls))
+    out.update(bench_testbed(2000))
+    out.update(bench_seeds(workdir, 1000))
+    out.update(bench_fused(workdir, rounds))
+  print("\n".join(f"{k:40s} {v}" for k, v in out.items()))
+  if _JSON.value:
+    with open(_JSON.value, "w") as f:
+      json.dump(out, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":
-  main()
+  # Flags are defined only when run as a script (importable next to others).
+  _JSON = flags.DEFINE_string("json", "", "Write the figures to this file.")
+  _QUICK = flags.DEFINE_bool("quick", False, "Fewer repeats.")
+  app.run(main, flags_parser=cli.parse_flags)

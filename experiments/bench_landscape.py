@@ -5,7 +5,8 @@ r"""Wall time of the all-pairs landscape analysis: 32 minima of a 2-layer MLP.
 
 The task and objective are those of ``experiments/landscape.py`` (128
 SO(3)-rotated tetris clouds; MLP 12-16-8, 344 parameters; smooth ECE with an
-NLL constraint). 32 minima are sampled in one vmapped run, then all 496
+NLL constraint). 32 minima are trained by ``enn_sym.train.fit_seeds`` (one
+vmapped run, 1000 full-batch Adam steps), then all 496
 pairs get a linear profile (265 points) and a 1-bend Bezier curve (Adam,
 ``--curve-steps`` steps, ``--num-t`` t per step) and its profile, and the
 dendrograms are built. Printed: the time of each phase, measured after a
@@ -26,11 +27,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import landscape as exp  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 from enn_sym import landscape as ls  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+from enn_sym import train  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,13 +56,15 @@ def main():
   parser.add_argument("--loop-pairs", type=int, default=0)
   args = parser.parse_args()
   config = _config()
-  inputs, labels = exp.make_task(config)
-  flat = ls.flatten_module(exp.make_module(config, "mlp"), inputs)
-  objective = exp.make_objective(config, flat, inputs, labels)
+  init, loss_of, batch, _, _, _, _ = exp.make_problem(config, "mlp")
+  loss = loss_of(batch, "smooth_ece")
   start = time.perf_counter()
-  minima = ls.sample_minima(objective.loss, flat.init, jax.random.key(0),
-                            args.num_minima, num_steps=1000,
-                            learning_rate=0.01)
+  fit = train.fit_seeds(lambda k: (init(k), {}),
+                        lambda p, s, b, k: (loss_of(b, "smooth_ece")(p), {}),
+                        batch, list(range(args.num_minima)),
+                        optimizer=optax.adam(optax.cosine_decay_schedule(
+                            0.01, 1000)), num_steps=1000, eval_every=500)
+  minima = np.asarray(fit.params)
   sample_s = time.perf_counter() - start
   kw = dict(num_bends=1, curve_steps=args.curve_steps,
             curve_learning_rate=0.03, num_t=args.num_t,
@@ -68,17 +73,17 @@ def main():
   # (number of pairs) and per branch (vmap vs chunked lax.map), so a warm-up
   # on fewer pairs would leave the compilation inside the timed run.
   start = time.perf_counter()
-  ls.analyze_connectivity(objective.loss, minima.params,
+  ls.analyze_connectivity(loss, minima,
                           key=jax.random.key(1), **kw)
   warm_s = time.perf_counter() - start
   start = time.perf_counter()
-  res = ls.analyze_connectivity(objective.loss, minima.params,
+  res = ls.analyze_connectivity(loss, minima,
                                 key=jax.random.key(1), **kw)
   total_s = time.perf_counter() - start
   num_pairs = len(res.pairs)
   print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform}"
         f" device(s), {os.cpu_count()} cpu cores")
-  print(f"sampling {args.num_minima} minima (1000 Adam steps, vmapped): "
+  print(f"training {args.num_minima} minima (fit_seeds, 1000 Adam steps): "
         f"{sample_s:.1f} s (incl. compile)")
   print(f"first run (compilation + run): {warm_s:.1f} s")
   print(f"all {num_pairs} pairs: {total_s:.1f} s  (linear "
@@ -90,15 +95,15 @@ def main():
         f"{res.combined.num_components(level)}")
   if args.loop_pairs:
     k = args.loop_pairs
-    a = jnp.asarray(minima.params[res.pairs[:k, 0]])
-    b = jnp.asarray(minima.params[res.pairs[:k, 1]])
+    a = jnp.asarray(minima[res.pairs[:k, 0]])
+    b = jnp.asarray(minima[res.pairs[:k, 1]])
     fit = jax.jit(lambda a, b, key: ls.fit_bezier(
-        objective.loss, a, b, key, num_bends=1, num_steps=args.curve_steps,
+        loss, a, b, key, num_bends=1, num_steps=args.curve_steps,
         learning_rate=0.03, num_t=args.num_t))
 
     def fit_and_profile(a, b, key):
       bends, _ = fit(a, b, key)
-      return ls.bezier_profile(objective.loss, a, b, bends)
+      return ls.bezier_profile(loss, a, b, bends)
 
     fit_prof = jax.jit(fit_and_profile)
 

@@ -2,18 +2,20 @@ r"""Point-cloud calibration: an SO(3)-invariant VN-MLP epinet vs an MLP one.
 
   python experiments/point_cloud_calibration.py --workdir /tmp/pccal
 
-Trains epinets with an unconstrained MLP base and with a Vector-Neuron MLP
-base (plain, and with ``vn_chiral=True``) on SO(3)-rotated 3D tetris shapes,
-and reports the table of ``rotation_calibration`` (accuracy, NLL, ECE, MI,
-ECE per sampled rotation, invariance error, flip rate, forward cost).
+A Sweep over the variants of ``configs/point_cloud_calibration.py``: epinets
+with an unconstrained MLP base and with a Vector-Neuron MLP base (plain, and
+with ``vn_chiral=True``) on SO(3)-rotated 3D tetris shapes; the table of
+``rotation_calibration`` (accuracy, NLL, ECE, MI, ECE per sampled rotation,
+invariance error, flip rate, forward cost).
 
 The chiral pair: ``chiral_shape_1`` and ``chiral_shape_2`` (labels 0 and 1)
 are mirror images. Rotations never map one onto the other, so an SO(3)-
 invariant model can separate them, but a model invariant to reflections as
 well (O(3)) cannot. Vector-Neuron networks built only from inner products
-are O(3)-invariant; the script reports the accuracy on labels 0/1, how often
-they are swapped, and their mutual information, so that a VN-MLP without
-the chiral (cross-product) features shows up as chance on that pair.
+are O(3)-invariant; ``enn_sym.train.class_probe`` gives the accuracy on
+labels 0/1, how often they are swapped, and their mutual information, so
+that a VN-MLP without the chiral (cross-product) features shows up as chance
+on that pair.
 
 Writes ``results.json``, ``results.md`` and ``ece_per_rotation.png``.
 """
@@ -21,37 +23,17 @@ Writes ``results.json``, ``results.md`` and ``ece_per_rotation.png``.
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app
-from enn_sym import cli  # pylint: disable=g-bad-import-order
+from enn_sym import train
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rotation_calibration as rc  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
-
-VARIANTS = {
-    "mlp": {"model.base": "mlp"},
-    "vn_mlp": {"model.base": "vn_mlp", "model.vn_chiral": False},
-    "vn_mlp_chiral": {"model.base": "vn_mlp", "model.vn_chiral": True},
-}
 CHIRAL = (0, 1)
-COLUMNS = rc.COLUMNS + ("acc_chiral", "swap_chiral", "acc_achiral",
-                        "mi_chiral", "mi_achiral")
-
-
-def chiral_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
-  """Accuracy, swap rate and MI on the chiral pair vs the other shapes."""
-  _, _, mi, mean = rc.uncertainty(logits)
-  pred = mean.argmax(-1)
-  chiral = np.isin(labels, CHIRAL)
-  swapped = ((labels == 0) & (pred == 1)) | ((labels == 1) & (pred == 0))
-  mean_of = lambda v, m: float(v[m].mean()) if m.any() else float("nan")
-  return {"acc_chiral": mean_of(pred == labels, chiral),
-          "swap_chiral": mean_of(swapped, chiral),
-          "acc_achiral": mean_of(pred == labels, ~chiral),
-          "mi_chiral": mean_of(mi, chiral),
-          "mi_achiral": mean_of(mi, ~chiral)}
+COLUMNS = ("accuracy", "nll", "ece", "mutual_info", "orbit_ece",
+           "invariance_tv_max", "flip_rate", "us_per_example")
+PROBE = ("acc_in", "swap_rate", "acc_out", "mutual_info_in",
+         "mutual_info_out")
+_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "configs", "point_cloud_calibration.py")
 
 
 def plot(path: str, results: dict) -> None:
@@ -60,11 +42,12 @@ def plot(path: str, results: dict) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(5, 3.5))
-  for row in rc.rows_of(results):
-    ece = row.get("orbit_ece")
-    if ece is not None:
-      ax.plot(np.arange(len(ece)), ece, "o-",
-              label=f"{row['variant']}/{row['model']} (ECE {row['ece']:.3f})")
+  for name, cell in results["cells"].items():
+    for model, st in cell["models"].items():
+      ece = st["mean"].get("orbit_ece")
+      if ece is not None:
+        ax.plot(np.arange(len(ece)), ece, "o-", label=(
+            f"{name}/{model} (ECE {st['mean']['ece']:.3f})"))
   ax.set_xlabel("rotation (0 = identity, others sampled from SO(3))")
   ax.set_ylabel("test ECE")
   ax.set_title("Tetris (SO(3)-rotated): ECE per rotation")
@@ -74,23 +57,34 @@ def plot(path: str, results: dict) -> None:
   plt.close(fig)
 
 
-def run(config, workdir: str) -> dict:
-  """Trains and evaluates the variants; returns and writes the results."""
-  results = rc.train_variants(config, workdir, VARIANTS)
-  for name, models in results.items():
-    cfg = rc.variant_config(config, name, VARIANTS[name])
-    for kind, metrics in models.items():
-      logits, labels = rc.predict_test(cfg, os.path.join(workdir, name), kind)
-      metrics.update(chiral_metrics(logits, labels))
-  table = rc.markdown_table(rc.rows_of(results), ("variant", "model") + COLUMNS)
-  table += ("\n\nChiral pair (labels 0/1, mirror images): acc_chiral is the "
-            "accuracy on them, swap_chiral how often one is predicted as the "
-            "other; an O(3)-invariant model is at chance (swap ~0.5) there.")
-  rc.write_outputs(workdir, results, table)
-  plot(os.path.join(workdir, "ece_per_rotation.png"), results)
+def report(sweep, config, workdir: str, results: dict) -> dict:
+  """Adds the forward cost and the chiral-pair probe; writes the outputs."""
+  for name, cell in results["cells"].items():
+    for kind, st in cell["models"].items():
+      st["us_per_example"] = train.forward_cost(
+          sweep.cell(name).config, kind, config.timing_batch_size,
+          config.timing_repeats)
+  probes = train.probe_cells(sweep, workdir, results, CHIRAL)
+  results["probes"] = probes
+  text = (train.markdown_table(results, COLUMNS) + "\n\n"
+          + train.probe_table(probes, PROBE)
+          + "\n\nChiral pair (labels 0/1, mirror images): acc_in is the "
+          "accuracy on them, swap_rate how often one is predicted as the "
+          "other; an O(3)-invariant model is at chance (swap ~0.5) there.")
+  train.write_results(workdir, results, text)
+  if results["cells"]:
+    plot(os.path.join(workdir, "ece_per_rotation.png"), results)
+  print("\n" + text, flush=True)
   return results
 
 
+def run(config, workdir: str, cells=()) -> dict:
+  """Trains the selected variants (all by default) and reports."""
+  return train.run_from_flags(config, workdir, cells, report_fn=report,
+                              metrics=COLUMNS, environ={})
+
+
 if __name__ == "__main__":
-  _CONFIG, _WORKDIR = rc.define_flags("point_cloud_calibration.py")
-  app.run(rc.main_for(run, _CONFIG, _WORKDIR), flags_parser=cli.parse_flags)
+  train.sweep_main(default_config=_CONFIG,
+                   default_workdir="workdir/point_cloud_calibration",
+                   report_fn=report, metrics=COLUMNS)

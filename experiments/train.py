@@ -29,7 +29,7 @@ def main(argv):
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (train.ConfigError, data.DatasetNotFoundError,
-          train.NonFiniteLossError) as e:
+          train.NonFiniteLossError, train.CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
 

@@ -118,102 +118,6 @@ def test_numeric_dissent_rejects_unnormalised_density():
                            data.circle_orbit(2), nodes, w, 2)
 
 
-def test_confidence_density_bounds_by_hand():
-  # r = uniform on [1/2, 1] (density 2): E|1/2 - p| = 1/4, so the
-  # unconstrained bound is 3/4.
-  r = lambda p: 2.0 if p >= 0.5 else 0.0
-  assert bounds.ece_upper_bound_unconstrained(r) == pytest.approx(0.75)
-  # Invariant, k* = 0.2, every fibre accurate: 3/4 - 0.2 = 0.55; with
-  # a(p) >= 1/2 only for p >= 3/4 (mass 1/2): 3/4 - 0.1 = 0.65.
-  assert bounds.ece_upper_bound_invariant(r, 0.2) == pytest.approx(0.55)
-  acc = lambda p: 1.0 if p >= 0.75 else 0.0
-  assert bounds.ece_upper_bound_invariant(
-      r, 0.2, acc, breaks=(0.75,)) == pytest.approx(0.65)
-  assert bounds.ece_upper_bound_binary(0.3) == pytest.approx(0.7)
-  # Lower bound, r uniform on [0, 1], m = 1/2: int_0^{1/2} (1/2 - p) dp =
-  # 1/8.
-  assert bounds.ece_lower_bound(lambda p: 1.0, 0.5) == pytest.approx(1 / 8)
-  # r uniform on [1/2, 1], m = 3/4: 2 * int_{1/2}^{3/4} (3/4 - p) dp =
-  # 2 * (1/4)^2 / 2 = 1/16.
-  assert bounds.ece_lower_bound(r, 0.75) == pytest.approx(1 / 16)
-
-
-def test_bad_input_raises_named_errors():
-  with pytest.raises(InputError, match="confidence_density integrates"):
-    bounds.ece_upper_bound_unconstrained(lambda p: 2.0)
-  with pytest.raises(InputError, match="dissent"):
-    bounds.ece_upper_bound_binary(1.5)
-  with pytest.raises(InputError, match="accuracy_floor"):
-    bounds.ece_lower_bound(lambda p: 1.0, -0.1)
-  with pytest.raises(InputError, match="labels must lie"):
-    bounds.total_dissent(ORBITS, LABELS + 1, 2)
-  with pytest.raises(InputError, match=r"labels must have shape \[N\]"):
-    bounds.total_dissent(ORBITS, LABELS[:3], 2)
-  with pytest.raises(InputError, match="weights"):
-    bounds.error_lower_bound(ORBITS, LABELS, 2, -np.ones(8))
-  with pytest.raises(InputError, match="num_classes"):
-    bounds.error_lower_bound(ORBITS, LABELS, 1)
-  with pytest.raises(InputError, match="probs"):
-    bounds.calibration_bounds(np.ones((8, 2)), LABELS, ORBITS)
-  with pytest.raises(InputError, match="targets"):
-    bounds.orbit_variance(ORBITS, np.ones((3,)))
-
-
-def test_calibration_bounds_by_hand():
-  # Invariant model: orbit 0 predicts 0 with confidence 0.8, orbit 1
-  # predicts 1 with confidence 0.6 (bins 12 and 9 of 15). Bin of orbit 0:
-  # accuracy 3/4, |3/4 - 0.8| = 0.05; bin of orbit 1: accuracy 1/2,
-  # |1/2 - 0.6| = 0.1. ECE = (0.05 + 0.1) / 2 = 0.075.
-  probs = np.array([[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 4)
-  b = bounds.calibration_bounds(probs, LABELS, ORBITS)
-  assert b.invariant and b.ece == pytest.approx(0.075)
-  assert b.error == pytest.approx(3 / 8)
-  assert b.error_lower_bound == pytest.approx(3 / 8)
-  # Fibre-wise: orbit 0 accuracy in [1/4, 3/4] (normalised k = 1/4,
-  # kappa = 3/4), c = 0.8: dist = 0.05, max(0.8 - 0.25, 0.75 - 0.8) = 0.55;
-  # orbit 1 in [1/2, 1/2], c = 0.6: dist = max = 0.1.
-  assert b.lower == pytest.approx((0.05 + 0.1) / 2)
-  assert b.upper == pytest.approx((0.55 + 0.1) / 2)
-  # Paper forms: k* = 1/4 (every orbit dissents); unconstrained
-  # 1/2 + (0.3 + 0.1)/2 = 0.7; bins with accuracy >= 1/2: both, so
-  # 0.7 - 0.25 = 0.45; binary 1 - 1/4 = 0.75. m = min(1/4, 1/2) = 1/4 < c:
-  # lower_paper = 0.
-  assert b.all_orbits_dissent and b.min_dissent == pytest.approx(0.25)
-  assert b.upper_unconstrained == pytest.approx(0.7)
-  assert b.upper_paper == pytest.approx(0.45)
-  assert b.upper_binary == pytest.approx(0.75)
-  assert b.lower_paper == pytest.approx(0.0)
-  assert b.holds()
-  # A non-invariant model: the invariant bounds are not claimed.
-  probs2 = probs.copy()
-  probs2[0] = [0.1, 0.9]
-  b2 = bounds.calibration_bounds(probs2, LABELS, ORBITS)
-  assert not b2.invariant and math.isnan(b2.upper) and b2.holds()
-
-
-@hypothesis.given(st.integers(1, 6), st.integers(2, 3), st.data())
-def test_ece_of_any_invariant_model_lies_within_the_bounds(
-    num_orbits, num_classes, draw):
-  sizes = draw.draw(st.lists(st.integers(1, 4), min_size=num_orbits,
-                             max_size=num_orbits))
-  orbits = np.repeat(np.arange(num_orbits), sizes)
-  n = len(orbits)
-  labels = np.array(draw.draw(st.lists(st.integers(0, num_classes - 1),
-                                       min_size=n, max_size=n)))
-  logits = np.array(draw.draw(st.lists(
-      st.lists(st.floats(-4, 4), min_size=num_classes,
-               max_size=num_classes), min_size=num_orbits,
-      max_size=num_orbits)))
-  p = np.exp(logits - logits.max(1, keepdims=True))
-  probs = (p / p.sum(1, keepdims=True))[orbits]  # Invariant by construction.
-  num_bins = draw.draw(st.sampled_from([1, 5, 15]))
-  b = bounds.calibration_bounds(probs, labels, orbits, num_bins=num_bins)
-  assert b.invariant
-  assert b.holds(atol=1e-9)
-  assert b.lower <= b.ece + 1e-9 <= b.upper + 2e-9
-  assert b.error >= b.error_lower_bound - 1e-12
-
-
 def test_regression_orbit_variance_by_hand():
   # Orbit 0 targets (0, 2): mean 1, variance 1; orbit 1 targets (1, 1, 4):
   # mean 2, variance (1 + 1 + 4) / 3 = 2. MSE floor = (2*1 + 3*2) / 5 = 8/5.
@@ -249,65 +153,24 @@ def test_orbit_ids_match_across_a_rounding_boundary():
                                 [0, 0, 1])
 
 
-def test_more_bad_input_raises_named_errors():
-  probs = np.array([[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 4)
-  with pytest.raises(InputError, match="orbit_ids must have shape"):
-    bounds.calibration_bounds(probs, LABELS, ORBITS[:5])
-  with pytest.raises(InputError, match="at least one example"):
-    bounds.calibration_bounds(np.zeros((0, 2)), np.zeros(0, int),
-                              np.zeros(0, int))
-  for atol in (-1.0, float("nan")):
-    with pytest.raises(InputError, match="atol"):
-      bounds.calibration_bounds(probs, LABELS, ORBITS, atol=atol)
+def test_bad_input_raises_named_errors():
+  with pytest.raises(InputError, match="labels must lie"):
+    bounds.total_dissent(ORBITS, LABELS + 1, 2)
+  with pytest.raises(InputError, match=r"labels must have shape \[N\]"):
+    bounds.total_dissent(ORBITS, LABELS[:3], 2)
+  with pytest.raises(InputError, match="weights"):
+    bounds.error_lower_bound(ORBITS, LABELS, 2, -np.ones(8))
+  with pytest.raises(InputError, match="num_classes"):
+    bounds.error_lower_bound(ORBITS, LABELS, 1)
+  with pytest.raises(InputError, match="targets"):
+    bounds.orbit_variance(ORBITS, np.ones((3,)))
   empty = np.zeros(0, int)
   with pytest.raises(InputError, match="non-empty"):
     bounds.error_lower_bound(empty, empty, 2)
   with pytest.raises(InputError, match="targets"):
     bounds.regression_error_lower_bound(empty, np.zeros(0))
-  for conf in (np.zeros(0), np.array([0.5, 1.5]), np.array([np.nan])):
-    with pytest.raises(InputError, match="confidences"):
-      bounds.unconstrained_upper_bound_of(conf)
   dens = lambda t: np.full(np.shape(t), 1 / (2 * math.pi))
   with pytest.raises(InputError, match="node_weights"):
     bounds.numeric_dissent(dens, data.sector_labelling((0, 1)),
                            data.circle_orbit(2), np.array([1.0]),
                            np.array([-1.0]), 2, normalization_atol=10.0)
-  with pytest.raises(InputError, match="dissent"):
-    bounds.ece_upper_bound_binary("0.3")
-  # NaN between the check grid's points: caught by the integral.
-  nan_between = lambda p: float("nan") if 0.001 < p < 0.004 else 1.0
-  with pytest.raises(InputError, match="confidence_density"):
-    bounds.ece_lower_bound(nan_between, 0.5)
-
-
-@hypothesis.given(st.integers(1, 5), st.integers(2, 4), st.data())
-def test_weighted_invariant_ece_lies_within_the_bounds(num_orbits,
-                                                        num_classes, draw):
-  # As above, with arbitrary (some zero) weights and shuffled, sparse ids.
-  sizes = draw.draw(st.lists(st.integers(1, 4), min_size=num_orbits,
-                             max_size=num_orbits))
-  n = sum(sizes)
-  perm = np.array(draw.draw(st.permutations(range(n))))
-  orbits = 7 * np.repeat(np.arange(num_orbits), sizes)[perm] + 3
-  labels = np.array(draw.draw(st.lists(st.integers(0, num_classes - 1),
-                                       min_size=n, max_size=n)))
-  weights = np.array(draw.draw(st.lists(
-      st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]), min_size=n, max_size=n)))
-  hypothesis.assume(weights.sum() > 0)
-  logits = np.array(draw.draw(st.lists(
-      st.lists(st.floats(-4, 4), min_size=num_classes,
-               max_size=num_classes), min_size=num_orbits,
-      max_size=num_orbits)))
-  p = np.exp(logits - logits.max(1, keepdims=True))
-  probs = (p / p.sum(1, keepdims=True))[(orbits - 3) // 7]
-  num_bins = draw.draw(st.sampled_from([1, 4, 15]))
-  b = bounds.calibration_bounds(probs, labels, orbits, num_bins=num_bins,
-                                weights=weights)
-  assert b.invariant and b.holds(atol=1e-9)
-  # The ECE agrees with a direct per-example binning.
-  w = weights / weights.sum()
-  conf, hit = probs.max(1), probs.argmax(1) == labels
-  bins = bounds.bin_ids(conf, num_bins)
-  ece = sum(abs(np.sum(w[bins == k] * (hit[bins == k] - conf[bins == k])))
-            for k in range(num_bins))
-  assert b.ece == pytest.approx(ece, abs=1e-12)

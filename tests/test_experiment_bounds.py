@@ -1,7 +1,6 @@
-"""Smoke test of experiments/bounds.py with trained invariant models."""
+"""Smoke test of experiments/bounds.py: trained models, bounds with gaps."""
 
-import json
-
+import numpy as np
 import pytest
 
 from tests import train_helpers
@@ -12,38 +11,33 @@ _load = train_helpers.load_file
 @pytest.mark.slow
 def test_bounds_experiment_tiny(tmp_path):
   config = _load("configs/bounds.py", "_bounds_config").get_config()
-  config.sweep = ((0.5, 0.5),)
-  config.num_train, config.num_test = 200, 400
-  config.num_seeds = 2
-  config.models = ("ensemble",)
-  config.ensemble.num_ensemble = 2
-  config.hidden_sizes = (16,)
-  config.num_steps = 400
-  # A fake six_vs_nine results file, read back by the 6/9 section.
-  fake = tmp_path / "six_vs_nine.json"
-  fake.write_text(json.dumps({"variants": {"c2_invariant": {"epinet": {
-      "acc_69": 0.5, "ece": 0.1, "mi_69": 0.01}}}}))
-  config.six_vs_nine.results_json = str(fake)
+  config.swiss_sweep = ((0.5, 0.5),)
+  config.circle = False
+  config.num_train, config.num_val, config.num_test = 200, 100, 200
+  config.seeds = (0, 1)
+  config.num_ensemble = 2
+  config.hidden_sizes = (8,)
+  config.num_steps, config.eval_every = 40, 20
   module = _load("experiments/bounds.py", "_bounds_experiment")
   results = module.run(config, str(tmp_path / "out"))
-  row = results["sweep"][0]
-  inv = row["models"]["invariant/ensemble"]
-  plain = row["models"]["plain/ensemble"]
-  # Exactly invariant; never beats the floor on the (orbit-closed) test
-  # set, which is exact there, nor the population floor 1/4 beyond sampling
-  # error (3 standard errors of a 400-point accuracy).
-  assert inv["invariant"] and not plain["invariant"]
-  assert row["test_error_floor"] == pytest.approx(0.25, abs=0.01)
-  for err in inv["error"]["values"]:
-    assert err >= row["test_error_floor"] - 1e-12
-    assert err >= 0.25 - 3 * (0.25 * 0.75 / 400) ** 0.5
-  # The ECE lies within the fibre-wise bounds of every invariant run.
-  assert inv["bounds_hold"] and plain["bounds_hold"]
-  for lo, ece, hi in zip(inv["lower"]["values"], inv["ece"]["values"],
-                         inv["upper"]["values"]):
-    assert lo - 1e-9 <= ece <= hi + 1e-9
-  sv = results["six_vs_nine"]
-  assert sv["c2"]["ceiling"] == pytest.approx(0.5)  # 100 sixes, 100 nines.
-  assert sv["trained"]["c2_invariant/epinet"]["acc_69"] == 0.5
-  for name in ("results.json", "results.md", "bounds.png"):
-    assert (tmp_path / "out" / name).exists()
+  recs = {(r["model"], r["readout"]): r for r in results["records"]}
+  assert set(recs) == {(m, c) for m in ("invariant", "plain")
+                       for c in ("mean", "lower")}
+  inv, plain = recs["invariant", "mean"], recs["plain", "mean"]
+  # The invariant model is checked invariant: Theorem 1 and 5 apply; the
+  # plain one is not, so only Proposition 1 is evaluated for it.
+  assert inv["summary"]["thm1_error_lower"]["applies"] == 1.0
+  assert inv["summary"]["thm5_ece_lower"]["applies"] == 1.0
+  assert plain["summary"]["thm1_error_lower"]["applies"] == 0.0
+  assert "not invariant" in plain["not_applicable"]["thm5_ece_lower"]
+  # Gaps are bound - ECE for upper bounds, error - floor for Theorem 1.
+  for run, ece, acc in zip(inv["runs"], inv["ece"], inv["accuracy"]):
+    p1 = run["prop1_ece_upper"]
+    assert p1["gap"] == pytest.approx(p1["value"] - ece)
+    t1 = run["thm1_error_lower"]
+    assert t1["gap"] == pytest.approx((1 - acc) - t1["value"])
+    assert t1["non_vacuous"] == (t1["value"] > 0)
+  assert inv["ceiling"] == pytest.approx(0.75, abs=0.02)
+  assert all(s in ("early_stopping", "max_steps") for s in inv["stop_reason"])
+  assert np.all(np.asarray(inv["accuracy"]) <= inv["ceiling"] + 1e-9)
+  assert (tmp_path / "out" / "results.md").exists()

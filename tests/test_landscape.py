@@ -304,27 +304,6 @@ def test_objective_bad_input():
     ls.flatten_module(WithStats(), x)
 
 
-def test_sample_minima_reproducible_and_filtered():
-  x, y, flat = _tiny_task()
-  obj = ls.make_objective(flat.apply, x, y, calibration="none",
-                          nll_weight=1.0)
-  kw = dict(num_steps=60, learning_rate=0.05)
-  m1 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, **kw)
-  m2 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, **kw)
-  np.testing.assert_array_equal(m1.params, m2.params)
-  assert m1.params.shape == (4, flat.size)
-  np.testing.assert_allclose(m1.losses, jax.vmap(obj.loss)(m1.params),
-                             rtol=1e-5)
-  level = float(np.median(m1.all_losses))
-  m3 = ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4,
-                        level=level, **kw)
-  np.testing.assert_array_equal(m3.seeds, np.flatnonzero(m1.all_losses
-                                                         <= level))
-  with pytest.raises(InputError, match="no run reached level"):
-    ls.sample_minima(obj.loss, flat.init, jax.random.key(0), 4, level=-1.0,
-                     **kw)
-
-
 # ---------------------------------------------------------------------------
 # Regression tests (review fixes).
 
@@ -416,3 +395,157 @@ def test_canonical_partition_leaves_out_nodes_above_the_level():
   # must not form a "component" of their own.
   assert ls.canonical_partition(d.labels(0.16)) == ((0,), (3,))
   assert len(ls.canonical_partition(d.labels(0.16))) == d.num_components(0.16)
+
+
+# ---------------------------------------------------------------------------
+# Relative levels, adaptive search, certificates.
+
+
+def test_relative_and_quantile_levels_hand_computed():
+  heights = np.array([3.0, 1.0, 10.0, 2.0])  # min 1, median 2.5
+  np.testing.assert_allclose(ls.relative_levels(heights, [0.0, 1.0, 2.0]),
+                             [1.0, 2.5, 4.0])
+  np.testing.assert_allclose(ls.quantile_levels(heights, [0.0, 0.5, 1.0]),
+                             [1.0, 2.5, 10.0])
+  np.testing.assert_allclose(ls.quantile_levels(heights, 0.25),
+                             np.quantile(heights, 0.25))
+  # Scale-free: the same relative level selects the same minima.
+  d = ls.saddle_dendrogram(heights, np.full((4, 4), np.inf))
+  d10 = ls.saddle_dendrogram(10 * heights + 5, np.full((4, 4), np.inf))
+  np.testing.assert_array_equal(
+      d.num_components(ls.relative_levels(heights, [0.5, 1, 3])),
+      d10.num_components(ls.relative_levels(10 * heights + 5, [0.5, 1, 3])))
+  with pytest.raises(InputError, match="deltas"):
+    ls.relative_levels(heights, [-1.0])
+  with pytest.raises(InputError, match="quantiles"):
+    ls.quantile_levels(heights, [1.5])
+  with pytest.raises(InputError, match="heights"):
+    ls.relative_levels([np.nan], [1.0])
+
+
+def _ring_points(angles):
+  return np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+
+
+# One setting for the search tests: they share the compiled curve fits.
+_SEARCH = dict(schedule=((1, 60), (2, 60)), rtol=0.05, atol=1e-4,
+               learning_rate=0.05, init_noise=0.5, num_points=51,
+               num_refine=4)
+
+
+@pytest.mark.slow  # compiles two curve budgets (~10 s on 2 shared cores)
+def test_search_paths_spends_budget_only_where_the_barrier_improves():
+  # Two antipodal minima of the ring (straight barrier 1, a curve round the
+  # ring ~0) and a near pair joined by the segment already.
+  minima = _ring_points(np.array([0.0, np.pi, 0.05]))
+  res = ls.search_paths(_ring, minima, key=jax.random.key(0), **_SEARCH)
+  pairs = [tuple(p) for p in res.pairs.tolist()]
+  near = pairs.index((0, 2))
+  far = pairs.index((0, 1))
+  assert res.stop_reason[near] == "flat" and res.total_steps[near] == 0
+  assert res.best_bends[near] == 0  # the segment was best
+  np.testing.assert_allclose(res.linear_barrier[far], 1.0, atol=1e-3)
+  assert res.barrier[far] < 0.05 and res.best_bends[far] >= 1
+  assert res.stop_reason[far] in ("flat", "converged", "budget")
+  assert res.total_steps[far] == 60 * res.stages[far] > 0
+  assert set(res.stop_reason) <= set(ls.STOP_REASONS)
+  assert np.all(res.barrier <= res.linear_barrier + 1e-7)
+  assert res.combined.num_components(0.1) == 1
+  assert res.linear.num_components(0.1) == 2
+  assert "upper bounds" in res.note
+  # Deterministic.
+  again = ls.search_paths(_ring, minima, key=jax.random.key(0), **_SEARCH)
+  np.testing.assert_array_equal(again.best_saddle, res.best_saddle)
+
+
+@pytest.mark.slow
+def test_search_paths_level_stops_and_pruning():
+  # Quarter turns: the segments 0-1 and 1-2 stay below 0.5 (loss 0.25 at
+  # their midpoints); 0-2 is antipodal (segment barrier 1) but joined
+  # through 1 at the level, so it is pruned without a curve fit.
+  minima = _ring_points(np.array([0.0, np.pi / 2, np.pi]))
+  res = ls.search_paths(_ring, minima, key=jax.random.key(0),
+                        **{**_SEARCH, "atol": 0.0}, level=0.5,
+                        pairs=[[0, 1], [1, 2], [0, 2]])
+  assert res.stop_reason == ["joined_at_level", "joined_at_level",
+                             "connected_at_level"]
+  assert np.all(res.total_steps == 0)
+  np.testing.assert_allclose(res.linear_barrier, [0.25, 0.25, 1.0],
+                             atol=1e-3)
+  far = _ring_points(np.array([0.0, np.pi]))
+  res = ls.search_paths(_ring, far, key=jax.random.key(0), **_SEARCH,
+                        level=1e-3)
+  assert res.total_steps[0] >= 60  # not joined: curves were fitted
+  with pytest.raises(InputError, match="schedule"):
+    ls.search_paths(_ring, far, key=jax.random.key(0), schedule=())
+  with pytest.raises(InputError, match="num_bends"):
+    ls.search_paths(_ring, far, key=jax.random.key(0), schedule=((0, 5),))
+  with pytest.raises(InputError, match="pairs"):
+    ls.search_paths(_ring, far, key=jax.random.key(0), pairs=[[0, 0]])
+
+
+def test_certify_hand_computed():
+  saddle = np.array([[np.inf, 0.5, 2.0], [0.5, np.inf, 3.0],
+                     [2.0, 3.0, np.inf]])
+  out = ls.certify(saddle, [0, 0, 1], certificate=1.5)
+  assert out["best_cross_saddle"] == 2.0 and out["num_cross_pairs"] == 2
+  np.testing.assert_allclose(out["ratio"], 2.0 / 1.5)
+  assert out["holds"]
+  assert not ls.certify(saddle, [0, 1, 1], certificate=1.5)["holds"]  # 0.5
+
+
+def test_compare_is_a_welch_interval():
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  a = [[1.0, 4.0], [2.0, 4.0], [3.0, 4.0]]
+  b = [[1.0, 1.0], [1.0, 1.0], [1.5, 1.0]]
+  out = ls.compare(a, b)
+  ref = stats.ttest_ind(np.asarray(a)[:, 0], np.asarray(b)[:, 0],
+                        equal_var=False).confidence_interval(0.95)
+  np.testing.assert_allclose(out[0]["ci95"], [ref.low, ref.high], rtol=1e-10)
+  np.testing.assert_allclose(out[0]["diff"], 2.0 - 7 / 6)
+  assert not out[0]["measurable"]  # 3 seeds: the interval includes 0
+  assert out[1] == {"diff": 3.0, "ci95": [3.0, 3.0], "measurable": True}
+
+
+def test_summarize_search_lists_labels_per_minimum_and_level():
+  heights = np.array([0.0, 0.1, 0.2, 1.0])
+  saddles = np.full((4, 4), np.inf)
+  saddles[0, 1] = 0.15
+  saddles[2, 3] = 5.0
+  d = ls.saddle_dendrogram(heights, saddles)
+  res = ls.SearchResult(
+      heights=heights, pairs=np.array([[0, 1], [2, 3]]), saddle=saddles,
+      best_saddle=np.array([0.15, 5.0]), barrier=np.array([0.05, 4.0]),
+      linear_barrier=np.array([1.0, 4.0]), best_bends=np.array([1, 0]),
+      best_steps=np.array([10, 0]), total_steps=np.array([10, 20]),
+      stages=np.array([1, 2]), stop_reason=["flat", "converged"],
+      combined=d, linear=d, level=None, timings={})
+  info = [{"vn_label": "+|F+"}, {"vn_label": "-|F+"}, {"vn_label": "+|F+"},
+          {"vn_label": "+|F+"}]
+  out = ls.summarize_search(res, [1.0, 10.0], info)  # median 0.15
+  np.testing.assert_allclose(out["levels"], [0.15, 1.5])
+  assert out["components"] == [1, 3]  # {0, 1}; then {0, 1}, {2}, {3}
+  assert [m["component_by_level"] for m in out["minima"]] == [
+      [0, 0], [0, 0], [-1, 1], [-1, 2]]
+  assert out["num_label_classes"] == 2
+  assert out["mixed_components"] == [1, 1]  # {0, 1} holds both labels
+
+
+def test_landscape_package_does_not_train():
+  # An analysis package: minima come from elsewhere (enn_sym.train.fit_seeds
+  # in experiments/landscape.py); the package must not import the trainer.
+  import ast  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  root = pathlib.Path(ls.__file__).parent
+  for path in root.glob("*.py"):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+      names = []
+      if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        names = [node.module or ""] + [f"{node.module}.{a.name}"
+                                       for a in node.names]
+      assert not any(n == "enn_sym.train" or n.startswith("enn_sym.train.")
+                     for n in names), (path.name, names)
+  assert not hasattr(ls, "sample_minima") and not hasattr(ls, "train_many")

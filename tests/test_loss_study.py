@@ -16,6 +16,7 @@ from enn_sym import train
 from enn_sym.train import _loop
 from enn_sym.train import _models
 from enn_sym.train import _steps
+from enn_sym.train import _trainer
 from tests import train_helpers
 from tests.train_helpers import tiny_config
 
@@ -28,29 +29,37 @@ CIFAR = _load("configs/loss_study_cifar10.py", "_ls_cifar").get_config
 CPU = _load("configs/loss_study_mnist5k.py", "_ls_cpu").get_config
 
 
+def _sweep(config):
+  return train.Sweep.from_config(config)
+
+
 def test_grids_and_cell_configs():
   cifar, cpu = CIFAR(), CPU()
-  assert [c for c in study.cells(cifar)] == [
-      (a, l) for a in ("resnet18", "resnet50", "vgg16")
+  assert [c.name for c in _sweep(cifar).cells] == [
+      f"{a}/{l}" for a in ("resnet18", "resnet50", "vgg16")
       for l in ("ce", "entropy_reg", "focal", "logit_l1")]  # sorted
-  assert cifar.losses.to_dict() == cpu.losses.to_dict()
+  assert cifar.axes.loss.to_dict() == cpu.axes.loss.to_dict()
   for config in (cifar, cpu):
-    for arch, loss in study.cells(config):
-      cfg = study.cell_config(config, arch, loss)
+    for cell in _sweep(config).cells:
+      cfg = cell.config
       train.validate_config(cfg)
       assert cfg.eval_every == config.steps_per_epoch  # ECE every epoch
       assert cfg.num_steps == config.num_epochs * config.steps_per_epoch
-  cfg = study.cell_config(cifar, "resnet50", "focal")
+  cfg = _sweep(cifar).cell("resnet50/focal").config
   assert (cfg.model.base, cfg.loss.name, cfg.loss.gamma) == (
       "resnet50", "focal", 3.0)
   assert (cfg.optimizer.name, cfg.optimizer.momentum, cfg.loss.weight_decay,
           cfg.batch_size, cfg.num_steps) == ("sgd", 0.9, 5e-4, 128, 350 * 351)
   assert cifar.base.model.base == "resnet18"  # the base config is untouched
-  with pytest.raises(ValueError, match="Unknown cell 'resnet18/mse'"):
-    study.select_cells(cifar, ["resnet18/mse"])
-  assert study.select_cells(cifar, index=5) == [("resnet50", "entropy_reg")]
-  with pytest.raises(ValueError, match="out of range"):
-    study.select_cells(cifar, index=12)
+  with pytest.raises(train.ConfigError, match="Unknown cell 'resnet18/mse'"):
+    _sweep(cifar).select(["resnet18/mse"])
+  assert [c.name for c in _sweep(cifar).select(array_index=5)] == [
+      "resnet50/entropy_reg"]
+  with pytest.raises(train.ConfigError, match="out of range"):
+    _sweep(cifar).select(array_index=12)
+  # --config.num_epochs follows through to every cell's num_steps.
+  cpu.num_epochs = 3
+  assert _sweep(cpu).cells[0].config.num_steps == 3 * cpu.steps_per_epoch
 
 
 def _fake_train(calls, steps_per_epoch):
@@ -66,7 +75,11 @@ def _fake_train(calls, steps_per_epoch):
                steps_per_epoch, "ece": 0.1 / epoch, "accuracy": 0.5,
                "nll": 1.0}
         f.write(json.dumps(rec) + "\n")
-    summary = {"base": {k: 0.5 for k in train._report.SUMMARY_KEYS}}
+    seeds = list(cfg.seeds) or [cfg.seed]  # the engine's summary layout
+    summary = {"base": {**{k: 0.5 for k in train._report.SUMMARY_KEYS},
+                        "seeds": seeds, "per_seed": {
+                            k: [0.5] * len(seeds)
+                            for k in train._report.SUMMARY_KEYS}}}
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f)
     return summary
@@ -74,66 +87,31 @@ def _fake_train(calls, steps_per_epoch):
   return fake
 
 
-def test_grid_resume_skips_done_cells_and_resumes_partial_ones(tmp_path):
+def test_grid_resume_and_report(tmp_path):
   config = CPU()
   config.num_epochs = 3
   workdir = str(tmp_path)
   calls = []
   fake = _fake_train(calls, config.steps_per_epoch)
-  # A partly finished cell: checkpoints but no summary.
-  partial = study.cell_dir(workdir, "vgg", "focal")
-  os.makedirs(os.path.join(partial, "base", "checkpoints", "27"))
-  assert study.cell_status(partial) == "partial"
-  statuses = {f"{a}/{l}": study.run_cell(config, a, l, workdir, fake)
-              for a, l in study.cells(config)[:2] + [("vgg", "focal")]}
-  assert statuses == {"resnet_basic/ce": "todo",
-                      "resnet_basic/entropy_reg": "todo",
-                      "vgg/focal": "partial"}
-  assert len(calls) == 3
-  # A rerun of the whole grid trains only the 9 cells not done yet.
-  for arch, loss in study.cells(config):
-    study.run_cell(config, arch, loss, workdir, fake)
-  assert len(calls) == 12
-  assert len(set(calls)) == 12
-  for arch, loss in study.cells(config):
-    study.run_cell(config, arch, loss, workdir, fake)
+  study.run(config, workdir, ["resnet_basic/ce", "vgg/focal"], train_fn=fake)
+  assert len(calls) == 2
+  # A rerun of the whole grid trains only the 10 cells not done yet.
+  results = study.run(config, workdir, train_fn=fake)
+  assert len(calls) == 12 and len(set(calls)) == 12
+  study.run(config, workdir, train_fn=fake)
   assert len(calls) == 12  # everything done: nothing trained
-  results, table = study.report(config, workdir)
-  assert len(results) == 12
-  curve = results["vgg/focal"]["curves"]["base"]
+  assert len(results["cells"]) == 12
+  curve = results["cells"]["vgg/focal"]["curves"]["base"]
   assert curve["epoch"] == [1.0, 2.0, 3.0]
-  assert table.count("\n") == 12 + 1
+  st = results["cells"]["vgg/focal"]["models"]["base"]
+  assert (st["min_ece"], st["min_ece_epoch"]) == (0.1 / 3, 3.0)
+  table = (tmp_path / "results.md").read_text()
+  assert table.count("\n") == 12 + 2
   assert os.path.getsize(tmp_path / "loss_study.png") > 10_000
   assert json.loads((tmp_path / "results.json").read_text()) == json.loads(
       json.dumps(results))
-
-
-def test_unreadable_or_incomplete_summary_is_not_done(tmp_path):
-  """Regression: a truncated summary.json (a run stopped while writing it)
-  or one without every model of the cell made the cell 'done' for good and
-  crashed the report; now the cell resumes and the report skips it."""
-  config = CPU()
-  config.num_epochs = 1
-  workdir = str(tmp_path)
-  path = study.cell_dir(workdir, "vgg", "ce")
-  os.makedirs(os.path.join(path, "base", "checkpoints", "27"))
-  with open(os.path.join(path, "summary.json"), "w") as f:
-    f.write('{"base": {"ece": 0.1')  # truncated
-  assert study.cell_status(path) == "partial"
-  with open(os.path.join(path, "timing.json"), "w") as f:
-    f.write("{")  # truncated
-  assert study.collect(config, workdir) == {}
-  calls = []
-  assert study.run_cell(config, "vgg", "ce", workdir,
-                        _fake_train(calls, config.steps_per_epoch)) == "partial"
-  assert calls == [path] and study.cell_status(path, ("base",)) == "done"
-  # A summary without a model of the cell's config (epinet added later).
-  assert study.cell_status(path, ("base", "epinet")) == "partial"
-  config.base.models = ("base", "epinet")
-  assert study.collect(config, workdir) == {}
-  assert study.run_cell(config, "vgg", "ce", workdir,
-                        _fake_train(calls, config.steps_per_epoch)) == "partial"
-  assert len(calls) == 2
+  again = study.run(config, workdir, report_only=True)
+  assert again["cells"].keys() == results["cells"].keys()
 
 
 def test_stopped_during_an_epoch_evaluation_keeps_every_epoch(tmp_path,
@@ -144,17 +122,30 @@ def test_stopped_during_an_epoch_evaluation_keeps_every_epoch(tmp_path,
   config = tiny_config(num_steps=4, eval_every=2, checkpoint_every=2,
                        log_every=2, temperature_scaling=False)
   workdir = str(tmp_path)
-  evaluate = _loop._Run.evaluate
+  evaluate = _trainer.ModelRun.evaluate
 
-  def stopped(self, state, split, temperature=1.0):
-    raise KeyboardInterrupt  # killed during the evaluation at step 2
+  def stopped(self, split, *args, **kwargs):
+    if split == "test":
+      raise KeyboardInterrupt  # killed during the evaluation at step 2
+    return evaluate(self, split, *args, **kwargs)
 
-  monkeypatch.setattr(_loop._Run, "evaluate", stopped)
+  monkeypatch.setattr(_trainer.ModelRun, "evaluate", stopped)
   with pytest.raises(KeyboardInterrupt):
     train.train_and_evaluate(config, workdir)
-  monkeypatch.setattr(_loop._Run, "evaluate", evaluate)
+  monkeypatch.setattr(_trainer.ModelRun, "evaluate", evaluate)
   train.train_and_evaluate(config, workdir)
-  assert study.read_curves(workdir, 2)["base"]["epoch"] == [1.0, 2.0]
+  assert train.read_curves(workdir, 2)["base"]["epoch"] == [1.0, 2.0]
+
+
+def test_curves_of_one_seed(tmp_path):
+  lines = [{"model": "base", "split": "test", "step": st, "seed": sd,
+            "ece": 0.1 * st + sd, "accuracy": 0.9, "nll": 0.3}
+           for st in (1, 2) for sd in (3, 1)]
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(l) + "\n" for l in lines))
+  assert train.read_curves(str(tmp_path))["base"]["ece"] == [1.1, 1.2]
+  assert train.read_curves(str(tmp_path), seed=3)["base"]["ece"] == [
+      pytest.approx(3.1), pytest.approx(3.2)]
 
 
 def test_curves_keep_the_last_record_of_a_step(tmp_path):
@@ -168,7 +159,7 @@ def test_curves_keep_the_last_record_of_a_step(tmp_path):
   # A record cut short by a stopped run, then appended to by the resumed one.
   (tmp_path / "metrics.jsonl").write_text(
       text[0] + '{"model": "base", "split": "te' + text[1])
-  curves = study.read_curves(str(tmp_path), 27)
+  curves = train.read_curves(str(tmp_path), 27)
   assert curves["base"]["epoch"] == [1.0, 2.0, 3.0]
   assert curves["base"]["ece"] == [0.3, 0.25, 0.1]
 
@@ -198,16 +189,17 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
   counts); one cell also runs train_and_evaluate end to end (eval,
   temperature, files) with its epinet variant on the frozen base."""
   config = CIFAR()
-  grid = study.cells(config)
+  sweep = _sweep(config)
+  grid = [tuple(c.name.split("/")) for c in sweep.cells]
+  cell_config = lambda arch, loss: sweep.cell(f"{arch}/{loss}").config
   for arch, loss in grid:
-    train.validate_config(_shrink(study.cell_config(config, arch, loss),
-                                  tmp_path))
+    train.validate_config(_shrink(cell_config(arch, loss), tmp_path))
   covering = list(grid)
   assert len(covering) == 12
   seen = set()
   mesh = _steps.make_mesh()
   with tfds.testing.mock_data(num_examples=16):
-    data = _loop._Data(_shrink(study.cell_config(config, "resnet18", "ce"),
+    data = _loop._Data(_shrink(cell_config("resnet18", "ce"),
                                tmp_path))
     assert data.image_shape == (32, 32, 3)
     batches = dataset.train_batches(data.local["train"], batch_size=8,
@@ -217,7 +209,7 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
     batches.close()
     states = {}
     for arch, loss in covering:
-      cfg = _shrink(study.cell_config(config, arch, loss), tmp_path)
+      cfg = _shrink(cell_config(arch, loss), tmp_path)
       seen.add((cfg.model.base, cfg.loss.name))
       spec = _models.make_model("base", cfg, 10)
       optimizer = _models.make_optimizer(cfg, "base")
@@ -232,7 +224,7 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
       assert int(state.step) == 1 and np.isfinite(float(out["loss"])), (
           arch, loss)
     # The epinet variant end to end: base, then an epinet on the frozen base.
-    cfg = _shrink(study.cell_config(config, "vgg16", "focal"), tmp_path)
+    cfg = _shrink(cell_config("vgg16", "focal"), tmp_path)
     cfg.models = ("base", "epinet")
     cfg.model.epinet.freeze_base = True
     cfg.model.epinet.hidden_sizes = (4,)
@@ -247,7 +239,6 @@ def test_one_training_step_of_every_cifar10_cell_under_mock_data(tmp_path):
     assert 0.0 <= values["accuracy"] <= 1.0 and np.isfinite(values["nll"])
     assert 0.0 <= values["ece"] <= 1.0 and np.isfinite(values["ece_ts"])
   assert summary["epinet"]["mutual_info"] > 0
-  assert study.cell_status(workdir, cfg.models) == "done"
   assert {a for a, _ in seen} == {"resnet18", "resnet50", "vgg16"}
   assert len({l for _, l in seen}) == 4 and len(seen) == 12
 

@@ -2,7 +2,9 @@
 
 Run as a script, it trains ``tiny_config`` (plus ``--config.X=Y`` style
 overrides given as ``key=value`` arguments) in the workdir given first, and
-prints the summary as JSON on its last line. The multi-device test runs it
+prints the summary as JSON on its last line, with ``num_devices``,
+``restored`` (``{kind: step}`` restored at start) and ``steps_run``
+(``{kind: optimizer steps this process took}``). The multi-device test runs it
 under ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
 """
 
@@ -78,8 +80,14 @@ def _main(argv):
   for pair in pairs:
     key, value = pair.split("=", 1)
     overrides[key] = ast.literal_eval(value)
-  summary = train.train_and_evaluate(tiny_config(**overrides), workdir)
+  trainer = train.Trainer(tiny_config(**overrides), workdir)
+  restored = trainer.init_or_restore()
+  trainer.train()
+  summary = trainer.summary()
   summary["num_devices"] = jax.device_count()
+  # What this process did: the steps it restored and the steps it trained.
+  summary["restored"] = restored
+  summary["steps_run"] = {k: r.steps_run for k, r in trainer.runs.items()}
   print(json.dumps(summary))
 
 

@@ -22,6 +22,7 @@ from enn_sym.data._embedded import load_embedded
 from enn_sym.data._embedded import load_mnist5k
 from enn_sym.data._embedded import mnist5k_path
 from enn_sym.data._embedded import split_dataset
+from enn_sym.data._embedded import stratified_subset
 from enn_sym.data._pipeline import BatchIterator
 from enn_sym.data._pipeline import epoch_permutation
 from enn_sym.data._pipeline import eval_batches
@@ -109,6 +110,7 @@ __all__ = [
     "six_nine_task",
     "split_dataset",
     "split_pointsets",
+    "stratified_subset",
     "swiss_roll_task",
     "symmetry_fractions",
     "tetris_dataset",

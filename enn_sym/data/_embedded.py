@@ -268,6 +268,43 @@ _EMBEDDED_LOADERS = {
 EMBEDDED_DATASETS = tuple(_EMBEDDED_LOADERS)
 
 
+def stratified_subset(labels: np.ndarray, size: int, *,
+                      seed: int) -> np.ndarray:
+  """Positions of a class-stratified subset of ``size`` examples.
+
+  Class ``c`` with ``n_c`` of the ``n`` examples gets ``floor(size * n_c /
+  n)`` examples, plus one for the classes with the largest remainders (ties
+  to the smaller class id) until ``size`` is reached; within each class the
+  rows are taken in the order of a permutation seeded by ``seed``. The
+  result is sorted.
+
+  Args:
+    labels: int ``[n]``.
+    size: ``0 <= size <= n``.
+    seed: non-negative int.
+
+  Returns:
+    int64 ``[size]`` positions into ``labels``.
+  """
+  labels = np.asarray(labels)
+  seed = _check_seed(seed)
+  n = labels.shape[0]
+  if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or (
+      not 0 <= size <= n):
+    raise InputError(f"size must be an int in [0, {n}]; got {size!r}.")
+  classes, counts = np.unique(labels, return_counts=True)
+  exact = size * counts / n
+  take = np.floor(exact).astype(np.int64)
+  order = np.lexsort((classes, -(exact - take)))
+  take[order[:size - int(take.sum())]] += 1
+  rng = np.random.default_rng([seed, 0x5B5E7])
+  out = []
+  for c, k in zip(classes, take):
+    rows = np.flatnonzero(labels == c)
+    out.append(rows[rng.permutation(rows.size)[:k]])
+  return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
 def load_embedded(name: str, *, seed: int,
                   fractions: Sequence[float] = DEFAULT_FRACTIONS
                   ) -> Mapping[str, ArrayDataset]:

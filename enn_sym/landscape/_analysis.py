@@ -22,7 +22,6 @@ Counts are upper bounds: see :mod:`._components`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from typing import Any, Callable
 
@@ -67,9 +66,11 @@ class ConnectivityResult:
   timings: dict
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _HEIGHTS(loss_fn, minima):  # pylint: disable=invalid-name
+def _heights(loss_fn, minima):
   return jax.vmap(loss_fn)(minima)
+
+
+_HEIGHTS = _paths.LossJit(_heights, ())
 
 
 def all_pairs(n: int) -> np.ndarray:
@@ -121,7 +122,7 @@ def analyze_connectivity(loss_fn: Callable[[Array], Array], minima: Any, *,
         f"minima must have shape [n, D] with n >= 2; got {minima.shape}.")
   if not np.all(np.isfinite(minima)):
     raise InputError("minima contain non-finite parameters; drop diverged "
-                     "runs (sample_minima does) before the analysis.")
+                     "runs before the analysis.")
   _paths._check_batch_size(batch_size)  # pylint: disable=protected-access
   if report_fn is not None and (isinstance(report_points, bool) or
                                 not isinstance(report_points,
@@ -220,7 +221,7 @@ def _reports_many(report_fn, a, b, bends, num, batch_size):
   return _paths.batched_map(one, (a, b, bends), batch_size)
 
 
-_REPORTS_MANY = jax.jit(_reports_many, static_argnums=(0, 4, 5))
+_REPORTS_MANY = _paths.LossJit(_reports_many, (4, 5))
 
 
 def _path_reports(report_fn, a, b, bends, num, batch_size):

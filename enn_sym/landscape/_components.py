@@ -179,3 +179,47 @@ def saddle_dendrogram(heights, saddles) -> Dendrogram:
       weights.append(w[k])
   return Dendrogram(heights, np.asarray(edges, np.int64).reshape(-1, 2),
                     np.asarray(weights, np.float64))
+
+
+def _check_heights(heights):
+  heights = np.asarray(heights, np.float64)
+  if heights.ndim != 1 or heights.size == 0 or not np.all(
+      np.isfinite(heights)):
+    raise InputError(f"heights must be a non-empty finite [n] array of "
+                     f"minima losses; got shape {heights.shape}.")
+  return heights
+
+
+def relative_levels(heights, deltas) -> np.ndarray:
+  r"""Levels relative to a model's own minima: :math:`h_{\min} + \delta
+  (\mathrm{median}(h) - h_{\min})`.
+
+  Two models whose minima lie at different loss scales are compared at
+  levels that select comparable sets of their own minima (``delta = 0``: the
+  lowest minimum only, ``delta = 1``: about half of them, larger: all of
+  them and the saddles between them), instead of at one absolute level that
+  holds every minimum of one model and none of the other.
+
+  Args:
+    heights: ``[n]`` losses of the minima.
+    deltas: relative positions :math:`\delta \ge 0` (any shape).
+
+  Returns:
+    Levels, the shape of ``deltas``.
+  """
+  heights = _check_heights(heights)
+  deltas = np.asarray(deltas, np.float64)
+  if not np.all(np.isfinite(deltas)) or np.any(deltas < 0):
+    raise InputError("deltas must be finite and >= 0 (0 = the lowest "
+                     "minimum, 1 = the median minimum).")
+  low = heights.min()
+  return low + deltas * (np.median(heights) - low)
+
+
+def quantile_levels(heights, quantiles) -> np.ndarray:
+  """Levels at ``quantiles`` in [0, 1] of a model's minima losses (linear)."""
+  heights = _check_heights(heights)
+  q = np.asarray(quantiles, np.float64)
+  if not np.all((q >= 0) & (q <= 1)):
+    raise InputError("quantiles must lie in [0, 1].")
+  return np.quantile(heights, q)

@@ -37,7 +37,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -257,13 +257,17 @@ def fit_bezier_pairs(loss_fn: Callable[[Array], Array], starts: Array,
                      num_steps: int = 200, learning_rate: float = 1e-2,
                      num_t: int = 8, init_noise: float = 0.0,
                      num_points: int = 201, num_refine: int = 64,
-                     batch_size: int | None = 64
+                     batch_size: int | None = 64, pair_ids: Any = None
                      ) -> tuple[Array, PathProfile, Array]:
   """Fits Bezier curves for ``[pairs, D]`` endpoints, vmapped (one jit).
 
-  Pair ``p`` uses ``jax.random.fold_in(key, p)``, so a pair's curve does not
-  depend on which other pairs are in the batch. ``batch_size`` pairs are fitted
-  at once (``None``: all); the profiles use chunks of 16 pairs.
+  Pair ``p`` uses ``jax.random.fold_in(key, pair_ids[p])`` (default
+  ``pair_ids = arange(pairs)``), so a pair's curve does not depend on which
+  other pairs are in the batch. ``batch_size`` pairs are fitted at once
+  (``None``: all); the profiles use chunks of 16 pairs. A ``loss_fn`` that is
+  a ``jax.tree_util.Partial`` is passed to the jitted code as an argument
+  (its bound arrays are data, so problems of the same shapes share one
+  compilation); any other callable is static.
 
   Returns:
     ``(bends [pairs, k, D], profiles, train_losses [pairs, steps])``.
@@ -272,16 +276,21 @@ def fit_bezier_pairs(loss_fn: Callable[[Array], Array], starts: Array,
   check_curve_args(num_bends, num_steps, learning_rate, num_t, init_noise)
   _check_grid(num_points, num_refine)
   _check_batch_size(batch_size)
-  return _BEZIER_MANY(loss_fn, starts, ends, key, num_bends, num_steps,
-            float(learning_rate), num_t, float(init_noise), num_points,
-            num_refine, batch_size)
+  ids = (np.arange(starts.shape[0]) if pair_ids is None
+         else np.asarray(pair_ids))
+  if ids.shape != (starts.shape[0],) or not np.issubdtype(ids.dtype,
+                                                          np.integer):
+    raise InputError(f"pair_ids must be [{starts.shape[0]}] integers; got "
+                     f"{ids.dtype} of shape {ids.shape}.")
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids))
+  return _BEZIER_MANY(loss_fn, starts, ends, keys, num_bends, num_steps,
+                      float(learning_rate), num_t, float(init_noise),
+                      num_points, num_refine, batch_size)
 
 
-def _bezier_many(loss_fn, starts, ends, key, num_bends, num_steps,
+def _bezier_many(loss_fn, starts, ends, keys, num_bends, num_steps,
                  learning_rate, num_t, init_noise, num_points, num_refine,
                  batch_size):
-  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
-      jnp.arange(starts.shape[0]))
 
   def one(args):
     a, b, k = args
@@ -302,6 +311,25 @@ def _bezier_many(loss_fn, starts, ends, key, num_bends, num_steps,
   return bends, profs, values
 
 
+class LossJit:
+  """``jax.jit`` of ``fun(loss_fn, ...)`` with the loss static or as data.
+
+  A ``loss_fn`` that is a ``jax.tree_util.Partial`` is a pytree: it is passed
+  as an argument, so losses that differ only in their bound arrays (another
+  data set of the same shapes) share one compilation. Any other callable is
+  a static argument (one compilation per function object).
+  """
+
+  def __init__(self, fun, static_argnums):
+    self._static = jax.jit(fun, static_argnums=(0,) + tuple(static_argnums))
+    self._dynamic = jax.jit(fun, static_argnums=tuple(static_argnums))
+
+  def __call__(self, loss_fn, *args):
+    if isinstance(loss_fn, jax.tree_util.Partial):
+      return self._dynamic(loss_fn, *args)
+    return self._static(loss_fn, *args)
+
+
 # Module-level jits: one compilation per (loss_fn, shapes, settings).
-_LINEAR_MANY = jax.jit(_linear_many, static_argnums=(0, 3, 4, 5))
-_BEZIER_MANY = jax.jit(_bezier_many, static_argnums=(0,) + tuple(range(4, 12)))
+_LINEAR_MANY = LossJit(_linear_many, (3, 4, 5))
+_BEZIER_MANY = LossJit(_bezier_many, tuple(range(4, 12)))

@@ -5,6 +5,7 @@ from enn_sym.losses._enn import BOOTSTRAP_RULES
 from enn_sym.losses._enn import bootstrap_weights
 from enn_sym.losses._enn import l2_penalty
 from enn_sym.losses._enn import make_enn_loss
+from enn_sym.losses._enn import merge_variables
 from enn_sym.losses._enn import split_variables
 from enn_sym.losses._single import LOSS_NAMES
 from enn_sym.losses._single import cross_entropy

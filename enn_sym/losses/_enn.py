@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from enn_sym import _validation
 from enn_sym import base as base_lib
 
 Array = jax.Array
@@ -272,3 +273,18 @@ def split_variables(variables: Mapping[str, Any]) -> tuple[Any, dict]:
   """``(params, state)``: the trainable collection and all the others."""
   state = {k: v for k, v in variables.items() if k != base_lib.PARAMS}
   return variables[base_lib.PARAMS], state
+
+
+def merge_variables(params: Any, state: Mapping[str, Any]) -> dict:
+  """The inverse of :func:`split_variables`: ``{"params": params, **state}``.
+
+  ``enn.apply`` and ``enn.apply_multi`` take the merged variables; passing
+  ``params`` alone fails in flax with ``ScopeCollectionNotFound`` for the
+  ``prior`` (or ``batch_stats``) collection.
+  """
+  if base_lib.PARAMS in state:
+    raise _validation.InputError(
+        f"merge_variables: state already holds a {base_lib.PARAMS!r} "
+        f"collection; pass the state returned by split_variables (every "
+        f"collection except {base_lib.PARAMS!r}).")
+  return {base_lib.PARAMS: params, **state}

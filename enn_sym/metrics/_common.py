@@ -2,9 +2,15 @@
 rule and probabilities from logits or probabilities.
 
 Every metric is a frozen (hashable) dataclass whose state is a NamedTuple of
-fixed-shape arrays. ``update`` validates on the host and then runs the private,
-unchecked ``_update`` under :func:`jit_update`; inside a caller's ``jax.jit``
-that inner jit is simply inlined.
+fixed-shape arrays. ``update`` validates and then runs the private, unchecked
+``_update`` under :func:`jit_update`; inside a caller's ``jax.jit`` that inner
+jit is simply inlined.
+
+Where ``update`` checks what: shapes, ranks, dtypes and the state's structure
+always (also under ``jit``); values (finite, labels in range, probabilities
+valid, mask 0/1) on the host when the arrays are concrete, and under ``jit``
+only in checked mode (:mod:`enn_sym.metrics._checked`), where they become
+``checkify`` checks. See :mod:`enn_sym._validation`.
 """
 
 from __future__ import annotations
@@ -40,9 +46,27 @@ class Metric:
     raise NotImplementedError
 
   def compute(self, state: Any) -> dict[str, Array]:
-    """The metric values of ``state`` (keys: see the class docstring)."""
+    """All values of ``state``: scalars and per-bin / per-class arrays.
+
+    Kept for compatibility; :meth:`scalars` and :meth:`arrays` split it.
+    """
     self._check_state(state)
     return jit_compute(_compute_key(self), state)
+
+  def scalars(self, state: Any) -> dict[str, float | int]:
+    """The scalar results of ``state`` as Python numbers (for logging).
+
+    The keys of :meth:`compute` whose value has shape ``()`` (``ece``,
+    ``accuracy``, ``count``, ...): a float, or an int for counts.
+    """
+    return {k: v.item() for k, v in self.compute(state).items()
+            if np.ndim(v) == 0}
+
+  def arrays(self, state: Any) -> dict[str, np.ndarray]:
+    """The array results of ``state`` (per bin, per class, per replicate)
+    as numpy arrays: the keys of :meth:`compute` not in :meth:`scalars`."""
+    return {k: np.asarray(v) for k, v in self.compute(state).items()
+            if np.ndim(v) != 0}
 
   def merge(self, a: Any, b: Any) -> Any:
     """Elementwise sum of two states (associative and commutative).

@@ -56,6 +56,42 @@ def _check_logits(logits, labels, mask) -> None:
   if np.shape(logits)[-2] == 0:
     raise _validation.InputError(
         "logits has an empty batch: nothing to fit a temperature on.")
+  _check_not_probabilities(logits, mask)
+
+
+_PROBS_MESSAGE = (
+    "logits look like probabilities (every real row is in [0, 1] and sums "
+    "to 1): fit_temperature scales logits, and on probabilities it returns a "
+    "meaningless T (often the max_temperature). Pass the model's logits, or "
+    "jnp.log(probs).")
+
+
+def _check_not_probabilities(logits, mask, atol: float = 1e-4) -> None:
+  """Rejects probabilities passed as logits (host; checkify in checked mode).
+
+  Logits whose every row lies in [0, 1] and sums to 1 within ``atol`` are
+  taken for probabilities. Real logits essentially never satisfy both.
+  """
+  stack = np.ndim(logits) == 3
+  if _validation.is_concrete(logits, mask):
+    arr = np.asarray(logits, np.float64)
+    if mask is not None:
+      keep = np.asarray(mask) != 0
+      arr = arr[:, keep] if stack else arr[keep]
+    if arr.size and arr.min() >= 0.0 and arr.max() <= 1.0 and np.all(
+        np.abs(arr.sum(-1) - 1.0) <= atol):
+      raise _validation.InputError(_PROBS_MESSAGE)
+    return
+  if not _validation.traced_checks_enabled():
+    return
+  x = jnp.asarray(logits, jnp.float32)
+  valid = (jnp.ones(x.shape[-2], bool) if mask is None
+           else jnp.asarray(mask) != 0)
+  rows = valid[None] if stack else valid
+  in_unit = jnp.all((x >= 0.0) & (x <= 1.0), axis=-1)
+  sums_to_one = jnp.abs(jnp.sum(x, axis=-1) - 1.0) <= atol
+  looks_like_probs = jnp.all((in_unit & sums_to_one) | ~rows) & jnp.any(rows)
+  _validation.traced_check(~looks_like_probs, _PROBS_MESSAGE)
 
 
 def _check_temperature(value, name: str) -> None:
@@ -84,6 +120,13 @@ def fit_temperature(logits: Array, labels: Array, mask: Array | None = None,
 
   Returns:
     A float32 scalar ``T`` in ``[min_temperature, max_temperature]``.
+
+  Raises:
+    InputError: bad shapes or hyperparameters (always); non-finite logits,
+      labels out of range, a mask of other values than 0/1, no real example,
+      or probabilities passed as logits (rows in [0, 1] summing to 1): on
+      the host for concrete inputs, and inside ``jit`` only in checked mode
+      (:func:`enn_sym.metrics.checked`).
   """
   _check_logits(logits, labels, mask)
   _validation.check_positive_int(num_iters, "num_iters")

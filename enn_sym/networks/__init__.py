@@ -2,6 +2,12 @@
 
 from enn_sym.networks._bases import LeNet
 from enn_sym.networks._bases import MLP
+from enn_sym.networks._bases import base_inputs
+from enn_sym.networks._bases import base_options
+from enn_sym.networks._bases import check_base_options
+from enn_sym.networks._bases import list_bases
+from enn_sym.networks._bases import make_base
+from enn_sym.networks._bases import register_base
 from enn_sym.networks._bases import split_base_output
 from enn_sym.networks._enns import EpinetHead
 from enn_sym.networks._enns import ensemble_member_indices

@@ -15,6 +15,9 @@ from enn_sym.symmetry._groups import Group
 from enn_sym.symmetry._groups import O3
 from enn_sym.symmetry._groups import SO2Sampled
 from enn_sym.symmetry._groups import SO3
+from enn_sym.symmetry._groups import get_group
+from enn_sym.symmetry._groups import list_groups
+from enn_sym.symmetry._groups import register_group
 from enn_sym.symmetry._image_ops import circular_mask
 from enn_sym.symmetry._image_ops import rotate_image
 from enn_sym.symmetry._invariance import InvarianceError

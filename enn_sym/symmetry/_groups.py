@@ -50,6 +50,15 @@ inscribed circle on input and output. The action is then an action on masked
 images: ``act(e, x) = mask(x)`` (a projection), and the axioms hold on
 ``mask(x)``.
 
+Registry: config files select groups by name (``config.symmetry.group``).
+:func:`register_group` adds one: a new group is one class with the protocol
+above plus one decorator::
+
+  @register_group("c3_exact")
+  class MyGroup: ...
+
+and :func:`get_group` builds it (``list_groups()`` lists the names).
+
 References:
   T. Cohen, M. Welling, "Group equivariant convolutional networks", ICML 2016.
 """
@@ -64,6 +73,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from enn_sym import _registry
 from enn_sym import _validation
 from enn_sym.symmetry import _image_ops
 from enn_sym.symmetry import _rotations
@@ -122,12 +132,7 @@ def _not_finite(group: str) -> _validation.InputError:
 
 
 def _check_square(x, group: str) -> None:
-  _image_ops.check_images(x)
-  h, w = np.shape(x)[-3:-1]
-  if h != w:
-    raise _validation.InputError(
-        f"{group} rotates images by quarter turns, which needs square images; "
-        f"got height {h}, width {w}. Pad or crop to a square first.")
+  _image_ops.check_square_images(x, group)
 
 
 def _quarter_and_residual(turns, n_per_turn):
@@ -470,3 +475,61 @@ class O3(_MatrixGroup):
 
   def sample(self, key: Array, num: int) -> Array:
     return _rotations.random_orthogonal(key, _check_num(num))
+
+
+# ---------------------------------------------------------------------------
+# The registry of groups selectable by name (config.symmetry.group).
+
+_GROUPS = _registry.Registry("group", "enn_sym.symmetry.register_group")
+_PROTOCOL = ("elements", "sample", "identity", "compose", "inverse", "act",
+             "orbit", "name", "exact", "order", "input_ndim")
+
+
+def register_group(name: str, *, overwrite: bool = False):
+  """Decorator that registers ``factory() -> group`` under ``name``.
+
+  ``factory`` is a group class (called with no arguments) or a function
+  returning a group instance; the group follows :class:`Group` and its
+  ``input_ndim`` says what it acts on (3: images ``[H, W, C]``, 2: point
+  clouds ``[N, 3]``), which config validation uses to match it to the data.
+  After ``import``-ing the module that registers it (``config.imports`` on
+  the command line), ``config.symmetry.group = name`` selects it.
+
+  Args:
+    name: the config name (``"c4"``, ``"my_group"``).
+    overwrite: replace an existing registration instead of raising.
+  """
+  return _GROUPS.register(name, overwrite=overwrite)
+
+
+def list_groups() -> tuple[str, ...]:
+  """The registered group names, sorted."""
+  return _GROUPS.names()
+
+
+def get_group(name: str):
+  """A new instance of the group registered as ``name``.
+
+  Raises:
+    InputError: unknown name (the message lists the registered ones), or a
+      factory whose result lacks part of the :class:`Group` protocol.
+  """
+  group = _GROUPS.get(name)()
+  missing = [a for a in _PROTOCOL if not hasattr(group, a)]
+  if missing:
+    raise _validation.InputError(
+        f"The group registered as {name!r} lacks {missing} of the Group "
+        f"protocol (enn_sym.symmetry.Group); add them to its class.")
+  return group
+
+
+def _register_builtin(name: str, make) -> None:
+  register_group(name)(make)
+
+
+for _n in (2, 4, 8):
+  _register_builtin(f"c{_n}", lambda n=_n: CyclicGroup(n))
+_register_builtin("d4", lambda: DihedralGroup(4))
+_register_builtin("so2", SO2Sampled)
+_register_builtin("so3", SO3)
+_register_builtin("o3", O3)

@@ -36,12 +36,46 @@ from enn_sym import _validation
 Array = jax.Array
 
 
+# Largest axis -3 of a channels-first batch that check_images recognises:
+# 1 (grey), 3 (RGB) or 4 (RGBA) channels read as the image height.
+_MAX_CHANNELS_FIRST = 4
+
+
 def check_images(x, name: str = "x") -> None:
-  """Raises unless ``x`` has shape ``[..., H, W, C]`` (at least 3 axes)."""
-  if np.ndim(x) < 3:
+  """Raises unless ``x`` has shape ``[..., H, W, C]`` with a plausible ``C``.
+
+  A static check (shapes only; it runs under ``jit`` too). Channels-first
+  input is recognised when axis ``-3`` (read as the height) is at most 4
+  while the width and the last axis both exceed 4: ``[2, 1, 28, 28]``
+  (NCHW MNIST) or ``[B, 3, 32, 32]`` would otherwise be rotated on the wrong
+  axes without an error. Channels-last images of height <= 4 with more than
+  4 channels and width > 4 are rejected too (feature maps of that shape are
+  not images).
+  """
+  shape = tuple(np.shape(x))
+  if len(shape) < 3:
     raise _validation.InputError(
         f"{name} must be images of shape [..., height, width, channels]; got "
-        f"shape {tuple(np.shape(x))}. Add a channel axis with x[..., None].")
+        f"shape {shape}. Add a channel axis with x[..., None].")
+  if shape[-3] <= _MAX_CHANNELS_FIRST < min(shape[-2], shape[-1]):
+    raise _validation.InputError(
+        f"{name} looks channels-first (NCHW): shape {shape} has "
+        f"{shape[-3]} at axis -3 and {shape[-1]} at the last axis, but "
+        f"images here are channels-last [..., height, width, channels]. "
+        f"Convert NCHW to NHWC with x = jnp.moveaxis(x, -3, -1).")
+
+
+def check_square_images(x, owner: str) -> None:
+  """:func:`check_images` and ``height == width`` (quarter turns)."""
+  check_images(x)
+  shape = tuple(np.shape(x))
+  h, w = shape[-3:-1]
+  if h != w:
+    raise _validation.InputError(
+        f"{owner} rotates images by quarter turns, which needs square images; "
+        f"got shape {shape}, read as [..., height, width, channels] = height "
+        f"{h}, width {w}, {shape[-1]} channel(s). Pad or crop to a square "
+        f"first (channels-first input: x = jnp.moveaxis(x, -3, -1)).")
 
 
 def is_static(value) -> bool:
@@ -87,11 +121,7 @@ def rot90(x: Array, k) -> Array:
   check_images(x)
   if is_static(k):
     return jnp.rot90(x, int(k) % 4, axes=(-3, -2))
-  h, w = np.shape(x)[-3:-1]
-  if h != w:
-    raise _validation.InputError(
-        f"rot90 by a traced number of quarter turns needs square images (a "
-        f"quarter turn swaps height and width); got height {h}, width {w}.")
+  check_square_images(x, "rot90 by a traced number of quarter turns")
   branches = [lambda y, j=j: jnp.rot90(y, j, axes=(-3, -2)) for j in range(4)]
   return jax.lax.switch(jnp.asarray(k, jnp.int32) % 4, branches, x)
 
@@ -176,9 +206,7 @@ def rotate_image(x: Array, angle, *, circular_mask: bool = False,
   static_no_turn = is_static(quarter_turns) and int(quarter_turns) % 4 == 0
   if not static_no_turn:
     if h != w:
-      raise _validation.InputError(
-          f"rotate_image with quarter_turns needs square images; got height "
-          f"{h}, width {w}.")
+      check_square_images(x, "rotate_image with quarter_turns")
     # Output pixel p of rot90^k reads pixel table[k, p] of its input.
     table = np.stack([np.rot90(np.arange(h * w).reshape(h, w), k).reshape(-1)
                       for k in range(4)])

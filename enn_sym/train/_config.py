@@ -9,11 +9,20 @@ names the field and the fix.
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.util
+import os
+import sys
 from typing import Any
 
 import ml_collections
 
+from enn_sym import networks as _networks
+from enn_sym import symmetry as _symmetry
+
 MODEL_KINDS = ("base", "epinet", "ensemble", "dropout")
+# The built-in bases (read from their own config.model fields); any name in
+# enn_sym.networks.list_bases() is valid (user bases: register_base).
 BASE_NETWORKS = ("mlp", "lenet", "p4cnn", "vn_mlp", "resnet18", "resnet50",
                  "vgg16")
 # Bases with BatchNorm (a ``batch_stats`` collection) and a ``dtype`` option.
@@ -22,6 +31,10 @@ RESNET_STEMS = ("cifar", "imagenet")
 DTYPES = ("float32", "bfloat16")
 IMAGE_GROUPS = ("c2", "c4", "c8", "d4", "so2")
 POINT_GROUPS = ("so3", "o3")
+# Free-form option dicts: passed to a registered factory, checked against its
+# signature instead of against default_config().
+OPTION_DICTS = ("model.base_kwargs", "model.epinet.prior_kwargs",
+                "model.ensemble.prior_kwargs")
 WRAPPERS = ("averaged", "canonicalized", "frame_averaged")
 PLACEMENTS = ("base", "base+head", "all")
 DATA_SOURCES = ("embedded", "tfds")
@@ -36,6 +49,16 @@ LOSS_HPARAMS = {"ce": (), "label_smoothing": ("label_smoothing",),
                 "ce+soft_ece": ("lam", "num_bins", "temperature")}
 
 
+EARLY_STOPPING_METRICS = ("nll", "brier", "ece", "joint_nll")
+# Keys that may differ from a workdir's stored config when listed in
+# config.resume_changes (they keep the train state's structure).
+RESUME_CHANGEABLE = ("optimizer.learning_rate", "optimizer.schedule",
+                     "optimizer.warmup_steps", "optimizer.step_boundaries",
+                     "optimizer.step_factor", "optimizer.momentum",
+                     "num_steps", "early_stopping.patience",
+                     "early_stopping.min_delta")
+
+
 class ConfigError(ValueError):
   """A config key or value is wrong (the message names it)."""
 
@@ -44,6 +67,11 @@ def default_config() -> ml_collections.ConfigDict:
   """All fields with their defaults (the embedded-MNIST main job)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # Modules imported before anything is built (dotted names, or paths to .py
+  # files), so priors / groups / bases / metrics they register are usable.
+  c.imports = ()
+  # Seeds trained at once in one seed-vmapped program; () = (seed,).
+  c.seeds = ()
   # Models trained one after another and compared in the summary table.
   c.models = ("base", "epinet", "ensemble")
 
@@ -61,9 +89,15 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.tetris_per_class = 200       # tetris: examples per shape
   c.data.tetris_rotate = "so3"        # tetris: none | so3 | o3
   c.data.prefetch = 2
+  c.data.train_size = 0               # class-stratified train subset (0 = all)
+  c.data.augment_group = ""           # random element of this group applied
+  #                                     to each train batch ("" = off)
+  c.data.on_device = True             # keep small array train splits on the
+  #                                     device, gather batches in the step
 
   c.model = ml_collections.ConfigDict()
-  c.model.base = "mlp"                # see BASE_NETWORKS
+  c.model.base = "mlp"                # see enn_sym.networks.list_bases()
+  c.model.base_kwargs = {}            # options of a registered (user) base
   c.model.mlp_hidden_sizes = (50, 50)
   c.model.lenet_channels = (6, 16)
   c.model.lenet_dense_sizes = (120, 84)
@@ -84,6 +118,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.epinet.include_inputs = True
   c.model.epinet.prior = "mlp_ensemble"
   c.model.epinet.prior_scale = 1.0
+  c.model.epinet.prior_kwargs = {}    # options of the prior (its factory's)
   # Train only the epinet head on the final weights of the 'base' model of
   # the same run (which must come first in `models`); else joint training.
   c.model.epinet.freeze_base = False
@@ -91,11 +126,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.ensemble.num_ensemble = 5
   c.model.ensemble.prior = ""         # "" = no prior functions
   c.model.ensemble.prior_scale = 1.0
+  c.model.ensemble.prior_kwargs = {}
 
   # Symmetry: make the model invariant to `group` with `wrapper` placed at
   # `placement` (README, "Symmetry"); `eval_group` adds orbit calibration.
   c.symmetry = ml_collections.ConfigDict()
-  c.symmetry.group = ""               # "" | c2 | c4 | c8 | d4 | so2 | so3 | o3
+  c.symmetry.group = ""               # "" | enn_sym.symmetry.list_groups()
   c.symmetry.wrapper = "averaged"     # averaged | canonicalized | frame_averaged
   c.symmetry.placement = "base"       # base | base+head | all
   c.symmetry.average = "logits"       # logits | probs
@@ -134,6 +170,19 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval_num_indices = 30             # K at evaluation (epinet, dropout)
   c.checkpoint_every = 500
   c.keep_checkpoints = 2
+  c.steps_per_call = 1                # optimizer steps per dispatch (lax.scan)
+  # Early stopping on a validation metric (lower is better), checked every
+  # eval_every steps; patience in evaluations, 0 = off (num_steps is the
+  # ceiling either way); the final evaluation uses the best checkpoint.
+  c.early_stopping = ml_collections.ConfigDict()
+  c.early_stopping.metric = "nll"     # nll | brier | ece | joint_nll
+  c.early_stopping.patience = 0
+  c.early_stopping.min_delta = 0.0
+  # Resume from workdir checkpoints (False moves them aside, never deletes).
+  c.resume = True
+  # Keys deliberately changed since the checkpoints were written, accepted at
+  # resume and recorded in workdir/config.json (see RESUME_CHANGEABLE).
+  c.resume_changes = ()
   c.temperature_scaling = True
   c.metrics = ml_collections.ConfigDict()
   c.metrics.num_bins = 15
@@ -149,7 +198,9 @@ def _flatten(cfg, prefix=""):
   out = {}
   for key, value in cfg.items():
     path = f"{prefix}{key}"
-    if isinstance(value, (ml_collections.ConfigDict, dict)):
+    if path in OPTION_DICTS:
+      out[path] = value
+    elif isinstance(value, (ml_collections.ConfigDict, dict)):
       out.update(_flatten(value, path + "."))
     else:
       out[path] = value
@@ -176,8 +227,111 @@ def _check_positive(flat, field, allow_zero=False):
     _fail(field, f"must be a number {bound}; got {value!r}.")
 
 
+def import_plugins(config: Any) -> None:
+  """Imports the modules of ``config.imports`` (registrations run there).
+
+  Each entry is a dotted module name (looked up with the current directory
+  on ``sys.path``) or a path to a ``.py`` file. A module already imported is
+  not imported again.
+  """
+  names = config.get("imports", ()) if hasattr(config, "get") else ()
+  if isinstance(names, str) or not isinstance(names, (tuple, list)):
+    _fail("imports", f"must be a tuple of module names or .py paths; got "
+          f"{names!r}.")
+  for name in names:
+    if not isinstance(name, str) or not name:
+      _fail("imports", f"entries must be non-empty strings; got {name!r}.")
+    try:
+      if name.endswith(".py"):
+        _import_file(name)
+      else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+          sys.path.append(os.getcwd())
+        importlib.import_module(name)
+    except (ImportError, FileNotFoundError) as e:
+      _fail("imports", f"cannot import {name!r} ({e}); give a module on the "
+            f"Python path (run from its directory) or a path to a .py file.")
+
+
+def _import_file(path: str) -> None:
+  path = os.path.abspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"no file {path}")
+  name = "enn_sym_plugin_" + os.path.splitext(os.path.basename(path))[0]
+  if name in sys.modules and getattr(sys.modules[name], "__file__",
+                                     None) == path:
+    return
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module
+  spec.loader.exec_module(module)
+
+
+def _is_point_group(name: str) -> bool:
+  return _symmetry.get_group(name).input_ndim == 2
+
+
+def _groups_for(points: bool) -> list[str]:
+  """The registered groups acting on point clouds (or images)."""
+  out = []
+  for name in _symmetry.list_groups():
+    try:
+      if _is_point_group(name) == points:
+        out.append(name)
+    except ValueError:  # A broken registration; get_group names it when used.
+      pass
+  return out
+
+
+def _check_registered(flat, field, names, decorator, allow_empty=False):
+  value = flat[field]
+  if value in names or (allow_empty and value == ""):
+    return
+  extra = ' or ""' if allow_empty else ""
+  _fail(field, f"must be one of the registered {list(names)}{extra}; got "
+        f"{value!r}. To add one, register it with @{decorator}({value!r}) "
+        f"in a module and list that module in config.imports.")
+
+
+def _validate_registered(flat) -> None:
+  """Bases, groups and priors by registered name, and their options."""
+  _check_registered(flat, "model.base", _networks.list_bases(),
+                    "enn_sym.networks.register_base")
+  options = dict(flat["model.base_kwargs"])
+  if options and flat["model.base"] in BASE_NETWORKS:
+    _fail("model.base_kwargs", f"is for registered user bases; the built-in "
+          f"{flat['model.base']!r} reads its own config.model fields.")
+  try:
+    _networks.check_base_options(flat["model.base"], options)
+  except ValueError as e:
+    _fail("model.base_kwargs", str(e))
+  groups = _symmetry.list_groups()
+  for field in ("symmetry.group", "symmetry.eval_group"):
+    _check_registered(flat, field, groups, "enn_sym.symmetry.register_group",
+                      allow_empty=True)
+  for kind in ("epinet", "ensemble"):
+    prior, kwargs = (flat[f"model.{kind}.prior"],
+                     dict(flat[f"model.{kind}.prior_kwargs"]))
+    if not prior:
+      if kwargs:
+        _fail(f"model.{kind}.prior_kwargs", f"set model.{kind}.prior too "
+              f"(one of {list(_networks.list_priors())}); got options "
+              f"{kwargs!r} and no prior.")
+      continue
+    _check_registered(flat, f"model.{kind}.prior", _networks.list_priors(),
+                      "enn_sym.register_prior")
+    try:
+      _networks.make_prior(prior, num_classes=2, index_dim=1, **kwargs)
+    except (TypeError, ValueError) as e:
+      _fail(f"model.{kind}.prior_kwargs", str(e))
+
+
 def validate_config(config: Any) -> None:
-  """Raises :class:`ConfigError` for unknown keys or bad values."""
+  """Raises :class:`ConfigError` for unknown keys or bad values.
+
+  Imports ``config.imports`` first, so names registered there are valid.
+  """
+  import_plugins(config)
   flat = _flatten(config)
   known = _flatten(default_config())
   for key in flat:
@@ -207,26 +361,26 @@ def validate_config(config: Any) -> None:
       "mnist5k", "digits", "tetris"):
     _fail("data.source", f"{flat['data.name']!r} is embedded data; set "
           f"data.source='embedded'.")
-  _check_choice(flat, "model.base", BASE_NETWORKS)
+  _validate_registered(flat)
   _check_choice(flat, "data.rotate", ("right_angle", "arbitrary"),
                 allow_empty=True)
   _check_choice(flat, "data.tetris_rotate", ("none", "so3", "o3"))
-  groups = IMAGE_GROUPS + POINT_GROUPS
-  _check_choice(flat, "symmetry.group", groups, allow_empty=True)
-  _check_choice(flat, "symmetry.eval_group", groups, allow_empty=True)
   _check_choice(flat, "symmetry.wrapper", WRAPPERS)
   _check_choice(flat, "symmetry.placement", PLACEMENTS)
   _check_choice(flat, "symmetry.average", ("logits", "probs"))
   points = flat["data.name"] == "tetris"
   for field in ("symmetry.group", "symmetry.eval_group"):
     g = flat[field]
-    if g and (g in POINT_GROUPS) != points:
+    if g and _is_point_group(g) != points:
       kind = "point-cloud" if points else "image"
-      valid = POINT_GROUPS if points else IMAGE_GROUPS
+      valid = _groups_for(points)
       _fail(field, f"{g!r} does not act on {kind} data; use one of "
             f"{list(valid)}.")
   fits = (("mlp", "vn_mlp") if points else ("mlp", "lenet", "p4cnn")
           + BATCHNORM_BASES)
+  fits += tuple(n for n in _networks.list_bases() if n not in BASE_NETWORKS
+                and _networks.base_inputs(n) in (
+                    "any", "points" if points else "image"))
   if flat["model.base"] not in fits:
     _fail("model.base", f"{flat['model.base']!r} does not fit "
           f"{flat['data.name']!r}; point clouds take mlp or vn_mlp, images "
@@ -270,10 +424,37 @@ def validate_config(config: Any) -> None:
           f"{flat['model.dropout_rate']!r}.")
   if "dropout" in models and flat["model.dropout_rate"] == 0.0:
     _fail("model.dropout_rate", "must be > 0 for the 'dropout' model.")
+  _validate_engine(flat)
   fractions = flat["data.fractions"]
   if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
     _fail("data.fractions", f"must be three non-negative numbers (train, "
           f"validation, test) summing to 1; got {fractions!r}.")
+  # Sizes, class counts and prior names (reliab, issue 14 item 5).
+  for field in ("model.mlp_hidden_sizes", "model.lenet_channels",
+                "model.lenet_dense_sizes", "model.p4_channels",
+                "model.vn_hidden_sizes", "model.epinet.hidden_sizes"):
+    sizes = flat[field]
+    if not isinstance(sizes, (tuple, list)) or any(
+        isinstance(n, bool) or not isinstance(n, int) or n < 1
+        for n in sizes):
+      _fail(field, f"must be a tuple of integers >= 1 (layer sizes); got "
+            f"{sizes!r}.")
+  if flat["model.base"] == "p4cnn" and not flat["model.p4_channels"]:
+    _fail("model.p4_channels", "the p4cnn base needs at least one channel "
+          "size; got ().")
+  for field in [k for k in flat if k.rsplit(".", 1)[-1] == "num_classes"]:
+    value = flat[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+      _fail(field, f"must be an integer >= 2 (a classifier needs two "
+            f"classes); got {value!r}.")
+  from enn_sym import networks  # pylint: disable=g-import-not-at-top
+  for field in ("model.epinet.prior", "model.ensemble.prior"):
+    name = flat[field]
+    if name != "" and name not in networks.list_priors():
+      _fail(field, f"unknown prior {name!r}; registered priors: "
+            f"{list(networks.list_priors())} (or \"\" for none). Register a "
+            f"new one with @enn_sym.register_prior(name) in a module the "
+            f"config imports.")
 
 
 def _validate_image_models(flat, models) -> None:
@@ -302,3 +483,58 @@ def _validate_image_models(flat, models) -> None:
       _fail("model.epinet.freeze_base", f"the frozen-base epinet starts from "
             f"the trained 'base' model of the same run: put 'base' before "
             f"'epinet' in config.models; got {models!r}.")
+
+
+def _validate_engine(flat) -> None:
+  """Seeds, fused steps, early stopping, resume and the data options."""
+  seeds = flat["seeds"]
+  if not isinstance(seeds, (tuple, list)) or any(
+      isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+    _fail("seeds", f"must be a tuple of non-negative integers (() = "
+          f"(config.seed,)); got {seeds!r}.")
+  if len(set(seeds)) != len(seeds):
+    _fail("seeds", f"lists a seed twice: {tuple(seeds)!r}.")
+  seed = flat["seed"]
+  if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    _fail("seed", f"must be a non-negative integer; got {seed!r}.")
+  n = flat["steps_per_call"]
+  if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    _fail("steps_per_call", f"must be an integer >= 1; got {n!r}.")
+  for field in ("num_steps", "log_every", "eval_every", "checkpoint_every"):
+    if isinstance(flat[field], int) and flat[field] % n:
+      _fail(field, f"= {flat[field]} must be a multiple of steps_per_call "
+            f"({n}): evaluations, logs and checkpoints fall between "
+            f"dispatches of {n} fused steps.")
+  _check_choice(flat, "early_stopping.metric", EARLY_STOPPING_METRICS)
+  patience = flat["early_stopping.patience"]
+  if isinstance(patience, bool) or not isinstance(patience, int) or (
+      patience < 0):
+    _fail("early_stopping.patience", f"must be an integer >= 0 (0 = off); "
+          f"got {patience!r}.")
+  _check_positive(flat, "early_stopping.min_delta", allow_zero=True)
+  if patience and flat["data.source"] == "embedded" and (
+      flat["data.fractions"][1] == 0):
+    _fail("early_stopping.patience", "early stopping needs a validation "
+          "split: give data.fractions a validation fraction > 0.")
+  if patience and flat["data.source"] == "tfds" and not flat[
+      "data.validation_split"]:
+    _fail("early_stopping.patience", "early stopping needs a validation "
+          "split: set data.validation_split.")
+  if not isinstance(flat["resume"], bool):
+    _fail("resume", f"must be True or False; got {flat['resume']!r}.")
+  changes = flat["resume_changes"]
+  if not isinstance(changes, (tuple, list)) or any(
+      c not in RESUME_CHANGEABLE for c in changes):
+    _fail("resume_changes", f"must be a tuple of keys from "
+          f"{list(RESUME_CHANGEABLE)}; got {changes!r}.")
+  size = flat["data.train_size"]
+  if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+    _fail("data.train_size", f"must be an integer >= 0 (0 = the whole "
+          f"train split); got {size!r}.")
+  group = flat["data.augment_group"]
+  if group:
+    valid = POINT_GROUPS if flat["data.name"] == "tetris" else IMAGE_GROUPS
+    _check_choice(flat, "data.augment_group", valid, allow_empty=True)
+  if not isinstance(flat["data.on_device"], bool):
+    _fail("data.on_device", f"must be True or False; got "
+          f"{flat['data.on_device']!r}.")

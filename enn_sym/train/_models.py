@@ -33,12 +33,26 @@ class ModelSpec:
     enn: the network.
     train_indices: ``key -> zs`` for one training step.
     eval_indices: ``key -> zs`` for evaluation (a fixed key each time).
+    l2_fn: ``params -> scalar``, the penalty ``loss.weight_decay`` scales
+      (``None``: all params; the frozen-base epinet skips its base).
+    aux_loss_fn: ``extra -> scalar`` added to the loss (the canonicalizer's
+      prior), or ``None``.
+    param_labels: ``params -> labels`` ('train' | 'frozen') for the
+      optimizer, or ``None`` (everything trained).
+    freeze_base: the epinet starts from the trained ``base`` model.
+
+  The training loop reads every model-specific choice from here, never from
+  ``config.model`` / ``config.symmetry``.
   """
 
   name: str
   enn: base_lib.EpistemicNetwork
   train_indices: Callable[[jax.Array], Any]
   eval_indices: Callable[[jax.Array], Any]
+  l2_fn: Callable[[Any], jax.Array] | None = None
+  aux_loss_fn: Callable[[Any], jax.Array] | None = None
+  param_labels: Callable[[Any], Any] | None = None
+  freeze_base: bool = False
 
 
 class PointCloudAction:
@@ -63,13 +77,8 @@ class PointCloudAction:
 
 
 def make_group(name: str):
-  """A group from its config name (c4, d4, so2, so3, ...)."""
-  if name.startswith("c"):
-    return _groups.CyclicGroup(int(name[1:]))
-  if name.startswith("d"):
-    return _groups.DihedralGroup(int(name[1:]))
-  return {"so2": _groups.SO2Sampled, "so3": _groups.SO3,
-          "o3": _groups.O3}[name]()
+  """A group from its registered config name (enn_sym.symmetry.list_groups)."""
+  return _groups.get_group(name)
 
 
 def group_elements(group, num_samples: int, seed: int):
@@ -106,10 +115,15 @@ def make_base_network(config, num_classes: int, *, dropout: bool = False):
                     dropout_rate=rate)
   elif name in _config.BATCHNORM_BASES:
     net = make_image_model(config, num_classes)
-  else:
+  elif name == "vn_mlp":
     net = _Squeeze(_vector_neurons.VNMLPClassifier(
         num_classes, tuple(config.model.vn_hidden_sizes),
         chiral=config.model.vn_chiral))
+  else:  # A registered user base (enn_sym.networks.register_base).
+    net = nw.make_base(name, num_classes, dropout_rate=rate,
+                       **dict(config.model.base_kwargs))
+    if config.data.name == "tetris":
+      net = _Squeeze(net)
   sym = config.symmetry
   if not sym.group or sym.placement == "all":
     return net
@@ -205,9 +219,21 @@ def canonicalization_loss(weight: float):
 
 
 def make_model(kind: str, config, num_classes: int) -> ModelSpec:
-  """The ENN of one model kind, with its train / eval index policy."""
+  """The ENN of one model kind, with its train / eval index policy and the
+  model-specific loss and optimizer pieces (see :class:`ModelSpec`)."""
   spec = _make_model(kind, config, num_classes)
   sym = config.symmetry
+  if sym.group and sym.wrapper == "canonicalized":
+    spec = dataclasses.replace(spec, aux_loss_fn=canonicalization_loss(
+        sym.canonicalizer_prior_weight))
+  if kind == "epinet" and config.model.epinet.freeze_base:
+    # A frozen base is left out of the L2 term: it would add a constant to
+    # the logged loss and its gradient to grad_norm (the optimizer zeroes
+    # the base's updates either way, see make_optimizer).
+    spec = dataclasses.replace(
+        spec, freeze_base=True, param_labels=_frozen_base_labels,
+        l2_fn=lambda p: losses.l2_penalty(
+            {k: v for k, v in p.items() if k != "base"}))
   if sym.group and sym.placement == "all":
     group = make_group(sym.group)
     if config.data.name == "tetris":
@@ -234,7 +260,8 @@ def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
         base, num_classes=num_classes,
         index_dim=cfg.index_dim, hidden_sizes=tuple(cfg.hidden_sizes),
         include_inputs=include_inputs, prior=cfg.prior or None,
-        prior_scale=cfg.prior_scale)
+        prior_scale=cfg.prior_scale,
+        prior_kwargs=dict(cfg.prior_kwargs) or None)
     return ModelSpec(kind, enn,
                      _sampler(enn, config.loss.num_index_samples),
                      _sampler(enn, config.eval_num_indices))
@@ -243,7 +270,8 @@ def _make_model(kind: str, config, num_classes: int) -> ModelSpec:
     enn = nw.make_ensemble(
         make_base_network(config, num_classes), num_classes=num_classes,
         num_ensemble=cfg.num_ensemble, prior=cfg.prior or None,
-        prior_scale=cfg.prior_scale)
+        prior_scale=cfg.prior_scale,
+        prior_kwargs=dict(cfg.prior_kwargs) or None)
     members = nw.ensemble_member_indices(cfg.num_ensemble)
     return ModelSpec(kind, enn, lambda key: members, lambda key: members)
   if kind == "dropout":
@@ -262,22 +290,23 @@ def make_single_loss(config):
                           **{n: config.loss[n] for n in names})
 
 
-def make_loss_fn(spec: ModelSpec, config):
-  """``loss_fn(params, state, batch, key)``; indices from the spec's policy."""
-  aux = None
-  if config.symmetry.group and config.symmetry.wrapper == "canonicalized":
-    aux = canonicalization_loss(config.symmetry.canonicalizer_prior_weight)
-  frozen = spec.name == "epinet" and config.model.epinet.freeze_base
-  # A frozen base is left out of the L2 term: it would add a constant to the
-  # logged loss and its gradient to grad_norm (the optimizer zeroes the
-  # base's updates either way, see make_optimizer).
-  l2_fn = (lambda p: losses.l2_penalty(
-      {k: v for k, v in p.items() if k != "base"})) if frozen else None
+def make_loss_fn(spec: ModelSpec, config, bootstrap_seed: Any = None):
+  """``loss_fn(params, state, batch, key)``; indices, L2 and auxiliary
+  losses from the spec.
+
+  Args:
+    spec: from :func:`make_model`.
+    config: the run config (``config.loss`` is read).
+    bootstrap_seed: the bootstrap weights' seed (default ``config.seed``);
+      may be a traced scalar, so a seed-vmapped step gives every seed its
+      own bootstrap.
+  """
   return losses.make_enn_loss(
       spec.enn, make_single_loss(config), index_fn=spec.train_indices,
-      aux_loss_fn=aux, bootstrap=config.loss.bootstrap or None,
-      bootstrap_seed=config.seed, weight_decay=config.loss.weight_decay,
-      l2_fn=l2_fn)
+      aux_loss_fn=spec.aux_loss_fn, bootstrap=config.loss.bootstrap or None,
+      bootstrap_seed=(config.seed if bootstrap_seed is None
+                      else bootstrap_seed),
+      weight_decay=config.loss.weight_decay, l2_fn=spec.l2_fn)
 
 
 def make_schedule(config) -> optax.Schedule:
@@ -299,11 +328,18 @@ def make_schedule(config) -> optax.Schedule:
   return schedule
 
 
-def make_optimizer(config, kind: str | None = None
+def make_optimizer(config, kind: "str | ModelSpec | None" = None
                    ) -> optax.GradientTransformation:
-  """The optimizer of ``config.optimizer``; for the frozen-base epinet
-  (``kind='epinet'`` and ``model.epinet.freeze_base``) the base's weights
-  get zero updates (no momentum, no weight decay: they stay bit-identical)."""
+  """The optimizer of ``config.optimizer``.
+
+  Args:
+    config: the run config.
+    kind: a :class:`ModelSpec` (its ``param_labels`` decide which weights
+      are frozen), or a model kind name (then the frozen-base epinet,
+      ``kind='epinet'`` with ``model.epinet.freeze_base``, freezes its base).
+      Frozen weights get zero updates (no momentum, no weight decay: they
+      stay bit-identical).
+  """
   opt, schedule = config.optimizer, make_schedule(config)
   if opt.name == "adam":
     tx = optax.adam(schedule)
@@ -314,9 +350,14 @@ def make_optimizer(config, kind: str | None = None
     if opt.decoupled_weight_decay:
       tx = optax.chain(optax.add_decayed_weights(opt.decoupled_weight_decay),
                        tx)
-  if kind == "epinet" and config.model.epinet.freeze_base:
+  if isinstance(kind, ModelSpec):
+    labels = kind.param_labels
+  else:
+    labels = (_frozen_base_labels if kind == "epinet"
+              and config.model.epinet.freeze_base else None)
+  if labels is not None:
     tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
-                               _frozen_base_labels)
+                               labels)
   return tx
 
 

@@ -37,6 +37,31 @@ class JsonlWriter:
     with open(self.path, "a") as f:
       f.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
 
+  def drop_after(self, model: str, step: int) -> int:
+    """Drops the records of ``model`` past ``step`` (and its final ones):
+    a resumed run rewrites them, so none is duplicated. Returns the number
+    dropped."""
+    if not self.enabled or not os.path.exists(self.path):
+      return 0
+    with open(self.path) as f:
+      lines = f.readlines()
+    kept = []
+    for line in lines:
+      try:
+        rec = json.loads(line)
+      except ValueError:
+        continue  # A line cut short by a kill.
+      if rec.get("model") == model and (
+          rec.get("final") or rec.get("step", 0) > step):
+        continue
+      kept.append(json.dumps(rec, sort_keys=True) + "\n")
+    if len(kept) != len(lines):
+      tmp = self.path + ".tmp"
+      with open(tmp, "w") as f:
+        f.writelines(kept)
+      os.replace(tmp, self.path)
+    return len(lines) - len(kept)
+
 
 def format_table(summary: Mapping[str, Mapping[str, float]],
                  keys: Sequence[str] = SUMMARY_KEYS) -> str:
@@ -53,11 +78,20 @@ def format_table(summary: Mapping[str, Mapping[str, float]],
 
 
 def save_reliability_diagram(path: str, result: Mapping[str, Any],
-                             title: str) -> None:
-  """Per-bin accuracy against confidence, with the gap and the bin counts."""
+                             title: str, min_count: int = 10) -> None:
+  """Per-bin accuracy against confidence, with the gap and the bin counts.
+
+  The gap between confidence and accuracy is red where the model is
+  over-confident (confidence > accuracy) and blue where it is
+  under-confident; bins with fewer than ``min_count`` examples are faded
+  (their accuracy is mostly noise). The count panel has a log scale, so bins
+  with a handful of examples stay visible next to the full ones. The legend
+  sits above the axes, outside the data.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import patches  # pylint: disable=g-import-not-at-top
 
   edges = np.asarray(result["bin_edges"])
   count = np.asarray(result["bin_count"])
@@ -65,20 +99,36 @@ def save_reliability_diagram(path: str, result: Mapping[str, Any],
   conf = np.asarray(result["bin_confidence"])
   centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
   filled = count > 0
+  alpha = np.where(count >= min_count, 1.0, 0.3)
+  over, under = "#d62728", "#1f77b4"  # Opaque: no blended, unnamed colour.
   fig, (ax, ax_count) = plt.subplots(
-      2, 1, figsize=(4.5, 5.5), sharex=True,
+      2, 1, figsize=(4.5, 6.0), sharex=True,
       gridspec_kw={"height_ratios": [3, 1]})
-  ax.bar(centres[filled], acc[filled], width=width[filled], edgecolor="k",
-         color="tab:blue", label="accuracy")
-  ax.bar(centres[filled], (conf - acc)[filled], bottom=acc[filled],
-         width=width[filled], color="tab:red", alpha=0.35, label="gap")
+  for b in np.flatnonzero(filled):
+    ax.bar(centres[b], acc[b], width=width[b], color="0.6", edgecolor="k",
+           alpha=alpha[b])
+    ax.bar(centres[b], conf[b] - acc[b], bottom=acc[b], width=width[b],
+           color=over if conf[b] > acc[b] else under, alpha=alpha[b],
+           edgecolor="none")
   ax.plot([0, 1], [0, 1], "k--", lw=1)
+  ax.set_ylim(0, 1)
   ax.set_ylabel("accuracy")
-  ax.set_title(f"{title}\nECE = {float(result['ece']):.4f}")
-  ax.legend(loc="upper left")
-  ax_count.bar(centres, count, width=width, color="gray", edgecolor="k")
+  ax.set_title(f"{title}\nECE = {float(result['ece']):.4f}", pad=34)
+  handles = [patches.Patch(color="0.6", label="accuracy"),
+             patches.Patch(color=over, label="over-confident (conf > acc)"),
+             patches.Patch(color=under,
+                           label="under-confident (acc > conf)"),
+             patches.Patch(color="0.6", alpha=0.3,
+                           label=f"< {min_count} examples (faded)")]
+  ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+            ncol=2, fontsize=7, frameon=False)
+  for b in np.flatnonzero(filled):
+    ax_count.bar(centres[b], count[b], width=width[b], color="0.4",
+                 edgecolor="k", alpha=alpha[b])
+  ax_count.set_yscale("log")
+  ax_count.set_ylim(0.5, max(2.0, float(count.max()) * 2))
   ax_count.set_xlabel("confidence")
-  ax_count.set_ylabel("count")
+  ax_count.set_ylabel("count (log)")
   ax_count.set_xlim(0, 1)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -90,3 +140,16 @@ def write_summary(workdir: str, summary: Mapping[str, Any]) -> str:
   with open(path, "w") as f:
     json.dump(to_jsonable(summary), f, indent=2, sort_keys=True)
   return path
+
+
+def ci95(values) -> tuple[float, float]:
+  """Student-t 95% interval of the mean of ``values`` (lo = hi = the value
+  for a single one)."""
+  values = np.asarray(values, np.float64)
+  mean = float(values.mean())
+  if values.size < 2 or not np.all(np.isfinite(values)):
+    return mean, mean
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
+               / np.sqrt(values.size))
+  return mean - half, mean + half

@@ -1,0 +1,149 @@
+r"""Berman et al. 2025, Figure 3: MLP vs z-invariant DSS net on Swiss rolls.
+
+  python experiments/swiss_roll.py --config=configs/swiss_roll.py:paper
+
+The sheet's section 5.1 protocol (``configs/swiss_roll.py``: deviations),
+trained with ``enn_sym.train.fit_seeds``; ``finite_orbit_bounds`` on the
+test orbit closure; ENN versions report mutual information. Writes
+``results.json``, ``swiss_roll.png`` and ``reproductions.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from absl import app
+from enn_sym import cli  # pylint: disable=g-bad-import-order
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from enn_sym import bounds
+from enn_sym import losses
+from enn_sym import networks
+from enn_sym.train import fit_seeds
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def make_enn(kind: str, model: str, cfg):
+  """``(enn, eval indices, loss)`` of one ENN kind on one network."""
+  base = (networks.MLP(2, tuple(cfg.hidden_sizes)) if model == "mlp"
+          else bounds.SwissRollDSS(2, tuple(cfg.hidden_sizes)))
+  ce = losses.make_loss("ce")
+  if kind == "base":
+    enn = networks.make_base_enn(base, 2)
+    return (enn, enn.sample_indices(jax.random.key(0), 1),
+            losses.make_enn_loss(enn, ce, num_index_samples=1))
+  if kind == "ensemble":
+    enn = networks.make_ensemble(base, num_classes=2,
+                                 num_ensemble=cfg.num_ensemble)
+    zs = networks.ensemble_member_indices(cfg.num_ensemble)
+    return enn, zs, losses.make_enn_loss(enn, ce, fixed_indices=zs)
+  prior = networks.make_prior("mlp_ensemble", num_classes=2,
+                              index_dim=cfg.epinet_index_dim)
+  inv = model == "invariant"  # Head and prior must not see z then.
+  enn = networks.make_epinet(
+      base, num_classes=2, index_dim=cfg.epinet_index_dim, include_inputs=not
+      inv, prior=bounds.PlaneSwapInvariantPrior(prior) if inv else prior)
+  zs = enn.sample_indices(jax.random.key(1234), cfg.num_index_samples)
+  return enn, zs, losses.make_enn_loss(
+      enn, ce, num_index_samples=cfg.num_index_samples)
+
+
+def run_one(cfg, kind: str, model: str, cr: float) -> dict:
+  """Trains all seeds of one (ENN kind, network, ratio); one record."""
+  start, seeds = time.time(), cfg.seeds if kind == "base" else cfg.enn_seeds
+  splits = bounds.wang_swiss_roll(cr, 1.0 - cr, num_train=cfg.num_train,
+                                  num_val=cfg.num_val, num_test=cfg.num_test,
+                                  seed=cfg.data_seed)
+  as_batch = lambda s: {"image": jnp.asarray(s.x), "label": s.labels}
+  train, val = as_batch(splits["train"]), as_batch(splits["val"])
+  test, closed = splits["test"], splits["test_closed"]
+  enn, zs, loss = make_enn(kind, model, cfg)
+  stack = lambda p, s, x: enn.apply_multi({**s, "params": p}, x, zs).preds
+  val_error = lambda p, s, d: jnp.mean(jnp.argmax(jax.nn.softmax(  # 0-1 error
+      stack(p, s, d["image"])).mean(0), -1) != d["label"])
+  init = lambda k: losses.split_variables(enn.init(k, train["image"][:1],
+                                                   enn.indexer(k)))
+  fit = fit_seeds(init, loss, train, seeds,
+                  optimizer=optax.adam(cfg.learning_rate),
+                  num_steps=cfg.num_steps, batch_size=cfg.batch_size,
+                  eval_every=cfg.eval_every, validation=val,
+                  val_fn=val_error, patience=cfg.patience)
+  predict = jax.jit(stack)
+  per = {k: [] for k in ("acc", "mi_incorrect", "mi_correct", "null",
+                         *(f"ece{m}" for m in cfg.bins))}
+  found = {m: [] for m in cfg.bins}
+  for i in range(len(seeds)):
+    p, s = fit.seed(i)
+    out = bounds.ensemble_readouts(predict(p, s, jnp.asarray(test.x)))
+    hit = out["pred"] == test.labels
+    per["acc"].append(float(hit.mean()))
+    for m in cfg.bins:
+      per[f"ece{m}"].append(bounds.binned_ece(out["mean"], hit, m))
+    per["null"].append(bounds.calibrated_ece_null(
+        out["mean"], cfg.bins[0], cfg.null_draws, seed=i)[0])
+    oc = bounds.ensemble_readouts(predict(p, s, jnp.asarray(closed.x)))
+    for m in cfg.bins:
+      found[m].append(bounds.finite_orbit_bounds(
+          closed.labels, closed.orbit_ids, oc["mean"], oc["pred"], fibres=m))
+    for name, k in (("mi_incorrect", 1), ("mi_correct", 0)):
+      sel = closed.kind == k
+      per[name].append(float(oc["mi"][sel].mean()) if sel.any() else None)
+  stat = lambda v: (float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(
+      len(v))) if len(v) > 1 else 0.0)  # Mean and SEM over seeds.
+  rec = {"enn": kind, "model": model, "correct_ratio": cr,
+         "incorrect_ratio": 1.0 - cr, "ceiling": 1.0 - (1.0 - cr) / 2,
+         "test_ceiling": 1.0 - bounds.error_lower_bound(
+             closed.orbit_ids, closed.labels, 2)}
+  for name, key in (("accuracy", "acc"), ("ece", f"ece{cfg.bins[0]}"),
+                    *((f"ece{m}", f"ece{m}") for m in cfg.bins[1:]),
+                    ("ece_null", "null")):
+    rec[f"{name}_mean"], rec[f"{name}_sem"] = stat(per[key])
+  for name in ("mi_incorrect", "mi_correct"):
+    rec[name] = [v for v in per[name] if v is not None] or None
+  rec["bounds"] = bounds.mean_bounds(found[cfg.bins[-1]])
+  rec[f"bounds_{cfg.bins[0]}"] = bounds.mean_bounds(found[cfg.bins[0]])
+  rec.update(stop_reason=fit.stop_reason, seconds=time.time() - start,
+             steps_trained=[int(v) for v in fit.steps_trained])
+  print(f"{kind}/{model} cr={cr}: {rec['seconds']:.0f} s", flush=True)
+  return rec
+
+
+def run(cfg, workdir: str) -> dict:
+  """All records; writes results.json, the figure and reproductions.md."""
+  start = time.time()
+  jobs = [("base", m, cr) for m in cfg.models for cr in cfg.correct_ratios]
+  jobs += [(k, m, cr) for k in cfg.enns for m in cfg.models
+           for cr in cfg.enn_ratios]
+  results = {"preset": cfg.preset,
+             "records": [run_one(cfg, *job) for job in jobs]}
+  results.update(seconds=time.time() - start, config=cfg.to_dict())
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  bounds.plot_figure3(results["records"],
+                      os.path.join(workdir, "swiss_roll.png"))
+  with open(os.path.join(workdir, "reproductions.md"), "w") as f:
+    f.write(bounds.figure3_markdown(results))
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  run(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  _CONFIG = cli.define_config_file(
+      "config", os.path.join(_HERE, "..", "configs", "swiss_roll.py"),
+      "Path to the experiment config file (append :paper or :quick).")
+  _WORKDIR = flags.DEFINE_string(
+      "workdir", os.path.join("workdir", "swiss_roll"), "Output directory.")
+  app.run(main, flags_parser=cli.parse_flags)
