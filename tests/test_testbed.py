@@ -53,6 +53,7 @@ def test_bad_ids_and_configs_are_one_line_errors():
     tb.problem_config(0, num_train=0)
 
 
+@pytest.mark.slow
 def test_problem_is_deterministic_and_pairs_share_teacher_and_data():
   a = tb.make_problem(tb.problem_config(85, num_test_seeds=20))
   b = tb.make_problem(tb.problem_config(85, num_test_seeds=20))
@@ -97,6 +98,7 @@ def test_teacher_logits_are_mlp_over_temperature():
                              rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_dyadic_batches_repeat_anchors_without_noise():
   problem = tb.make_problem(tb.problem_config(260, num_test_seeds=50))
   batches = tb.sample_test_batches(problem)
@@ -121,6 +123,7 @@ def test_teacher_against_itself_has_zero_kl(pid):
   np.testing.assert_allclose(kl, 0.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_uniform_agent_kl_is_its_closed_form_per_seed():
   problem = tb.make_problem(tb.problem_config(260, num_test_seeds=100,
                                               num_enn_samples=4))
@@ -164,6 +167,7 @@ def _numpy_kl(problem, sampler_logits):
   return np.array(out)
 
 
+@pytest.mark.slow
 def test_joint_kl_of_a_mixture_agent_matches_numpy_loops():
   problem = tb.make_problem(tb.problem_config(205, num_test_seeds=30,
                                               num_enn_samples=6))
@@ -181,6 +185,7 @@ def test_joint_kl_of_a_mixture_agent_matches_numpy_loops():
                              ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_deterministic_agent_joint_kl_is_tau_times_marginal_on_a_pair():
   scale = 0.4
   res = {}

@@ -81,6 +81,7 @@ def test_symmetric_teacher_invariance_and_incorrect_region():
   assert tb.sign_flip_group(3).shape == (8, 3, 3)
 
 
+@pytest.mark.slow
 def test_group_averaged_enn_is_exactly_invariant():
   group = tb.rotation_group(4)
   enn = tb.group_average_enn(tb.build_enn(tb.AgentConfig("epinet"),
