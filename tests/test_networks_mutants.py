@@ -81,15 +81,22 @@ def test_make_epinet_default_index_is_standard_gaussian():
              - 0.25) < 0.02
 
 
-def test_prior_layers_have_random_biases():
-  # EnsembleDense (the layers of the ensemble priors) draws its bias from
-  # N(0, 1), like its kernel a fixed random draw: zero biases would force
-  # every prior function through the origin of its features.
+def test_prior_layers_have_zero_biases_and_unit_member_kernels():
+  # EnsembleDense (the layers of the ensemble priors): biases are zero by
+  # default (version 0.1.1; they were N(0, 1), which made the prior's logit
+  # differences mostly constant in x) and N(0, bias_std^2) on request; each
+  # member's kernel has variance 1/fan_in (the member axis is not fan-in).
   from enn_sym.networks import _priors  # pylint: disable=g-import-not-at-top
   layer = _priors.EnsembleDense(num_members=64, features=32,
                                 shared_input=True)
-  bias = np.asarray(layer.init(jax.random.key(0), X)["params"]["bias"])
-  assert bias.shape == (64, 32)
+  params = layer.init(jax.random.key(0), X)["params"]
+  bias = np.asarray(params["bias"])
+  assert bias.shape == (64, 32) and not np.any(bias)
+  kernel = np.asarray(params["kernel"])
+  assert abs(kernel.std() * np.sqrt(X.shape[-1]) - 1.0) < 0.05
+  noisy = _priors.EnsembleDense(num_members=64, features=32,
+                                shared_input=True, bias_std=1.0)
+  bias = np.asarray(noisy.init(jax.random.key(0), X)["params"]["bias"])
   assert abs(bias.std() - 1.0) < 0.05 and abs(bias.mean()) < 0.05
 
 

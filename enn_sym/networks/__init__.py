@@ -18,10 +18,12 @@ from enn_sym.networks._enns import make_mc_dropout
 from enn_sym.networks._priors import ConvEnsemblePrior
 from enn_sym.networks._priors import EnsembleDense
 from enn_sym.networks._priors import MLPEnsemblePrior
+from enn_sym.networks._priors import MLPEnsemblePriorV010
 from enn_sym.networks._priors import RandomFeaturePrior
 from enn_sym.networks._priors import get_prior
 from enn_sym.networks._priors import list_priors
 from enn_sym.networks._priors import make_prior
+from enn_sym.networks._priors import mlp_prior_second_moment
 from enn_sym.networks._priors import register_prior
 from enn_sym.networks._resnet import BasicBlock
 from enn_sym.networks._resnet import BottleneckBlock

@@ -92,12 +92,17 @@ class EnsembleDense(nn.Module):
   """``E`` independent dense layers: ``[B, E, in] -> [B, E, out]``.
 
   With ``shared_input=True`` the input is ``[B, in]`` and is fed to every
-  member (the first layer of an ensemble).
+  member (the first layer of an ensemble). Kernels are truncated normal with
+  variance ``1 / fan_in`` per member (the member axis is a batch axis of the
+  initialiser; before version 0.1.1 it was counted into the fan-in, which
+  shrank every kernel by ``1/sqrt(num_members)``); biases are ``N(0, bias_std^2)`` (zero when
+  ``bias_std == 0``, the default).
   """
 
   num_members: int
   features: int
   shared_input: bool = False
+  bias_std: float = 0.0
 
   @nn.compact
   def __call__(self, h: Array) -> Array:
@@ -105,32 +110,72 @@ class EnsembleDense(nn.Module):
     kernel = self.param(
         "kernel", nn.initializers.variance_scaling(1.0, "fan_in",
                                                    "truncated_normal",
-                                                   in_axis=1, out_axis=2),
+                                                   in_axis=1, out_axis=2,
+                                                   batch_axis=(0,)),
         (self.num_members, fan_in, self.features))
-    bias = self.param("bias", nn.initializers.normal(stddev=1.0),
-                      (self.num_members, self.features))
+    bias_init = (nn.initializers.normal(stddev=self.bias_std)
+                 if self.bias_std > 0 else nn.initializers.zeros)
+    bias = self.param("bias", bias_init, (self.num_members, self.features))
     if self.shared_input:
       return jnp.einsum("bi,eio->beo", h, kernel) + bias
     return jnp.einsum("bei,eio->beo", h, kernel) + bias
 
 
+def mlp_prior_second_moment(num_hidden_layers: int, index_dim: int,
+                            input_second_moment: float = 1.0) -> float:
+  """Target ``E[(f_1(x, z) - f_0(x, z))^2]`` of a zero-bias ``mlp_ensemble``
+  prior with ``z ~ N(0, I_index_dim)`` (the epinet's Gaussian index).
+
+  With kernels of variance ``1/fan_in`` and zero biases, each ReLU layer
+  halves the second moment of a symmetric pre-activation and each linear
+  layer keeps it (in expectation over the weights), so every output logit of
+  every member has ``E[g_c(x)^2] = m (1/2)^L`` for ``L`` hidden layers and
+  inputs with ``E[|x|^2] / dim = m``. The difference of two independent
+  logits doubles it and ``sum_k z_k g_k`` multiplies it by ``E|z|^2 =
+  index_dim``: the target is ``2 * index_dim * m / 2^L``. Multiply by
+  ``prior_scale^2`` for the scaled prior; for a one-hot ensemble index use
+  ``index_dim = 1``.
+  """
+  return 2.0 * index_dim * input_second_moment * 0.5 ** num_hidden_layers
+
+
 class MLPEnsemblePrior(nn.Module):
-  """``sum_i z_i f_i(x)`` with ``f_i`` random ReLU MLPs on flattened ``x``."""
+  """``sum_i z_i f_i(x)`` with ``f_i`` random ReLU MLPs on flattened ``x``.
+
+  Scale set on purpose: kernels have variance ``1/fan_in`` and all biases are
+  zero by default, as in the epinet prior of the Neural Testbed (reference
+  sheet ``neural_testbed.md`` §5.2: zero-bias prior MLPs), so the root mean
+  square of a prior logit difference is ``sqrt(mlp_prior_second_moment(L,
+  index_dim))`` (2.0 for one hidden layer and ``index_dim = 8``, 1.41 for
+  two) and it varies with ``x`` rather than being a per-function constant.
+  ``bias_std`` draws the biases of the later layers from ``N(0,
+  bias_std^2)``, ``input_bias_std`` (default: ``bias_std``) those of the
+  first layer. Up to version 0.1.0 every bias was ``N(0, 1)`` (reachable as
+  ``bias_std=1.0``): on the testbed's (5, 5) prior that made the logit
+  differences mostly constant in ``x`` with 2-3x the target spread.
+  """
 
   num_classes: int
   index_dim: int
   hidden_sizes: Sequence[int] = (10,)
+  bias_std: float = 0.0
+  input_bias_std: float | None = None
 
   @nn.compact
   def __call__(self, x: Array, z: Array) -> Array:
     _check_index(z, self.index_dim)
     h = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    first_std = (self.bias_std if self.input_bias_std is None
+                 else self.input_bias_std)
     shared = True
     for width in self.hidden_sizes:
-      h = nn.relu(EnsembleDense(self.index_dim, width, shared_input=shared)(h))
+      std = first_std if shared else self.bias_std
+      h = nn.relu(EnsembleDense(self.index_dim, width, shared_input=shared,
+                                bias_std=std)(h))
       shared = False
+    std = first_std if shared else self.bias_std
     out = EnsembleDense(self.index_dim, self.num_classes,
-                        shared_input=shared)(h)
+                        shared_input=shared, bias_std=std)(h)
     return jnp.einsum("bec,e->bc", out, z)
 
 
@@ -197,8 +242,16 @@ class RandomFeaturePrior(nn.Module):
 
 @register_prior("mlp_ensemble")
 def _make_mlp_ensemble(num_classes: int, index_dim: int,
-                       hidden_sizes: Sequence[int] = (10,)) -> nn.Module:
-  return MLPEnsemblePrior(num_classes, index_dim, tuple(hidden_sizes))
+                       hidden_sizes: Sequence[int] = (10,),
+                       bias_std: float = 0.0,
+                       input_bias_std: float | None = None) -> nn.Module:
+  for name, value in (("bias_std", bias_std),
+                      ("input_bias_std", input_bias_std)):
+    if value is not None and not value >= 0:
+      raise ValueError(f"mlp_ensemble prior: {name} must be >= 0; got "
+                       f"{value!r}.")
+  return MLPEnsemblePrior(num_classes, index_dim, tuple(hidden_sizes),
+                          float(bias_std), input_bias_std)
 
 
 @register_prior("conv_ensemble")
@@ -212,3 +265,42 @@ def _make_random_features(num_classes: int, index_dim: int,
                           num_features: int = 256,
                           lengthscale: float = 1.0) -> nn.Module:
   return RandomFeaturePrior(num_classes, index_dim, num_features, lengthscale)
+
+
+class MLPEnsemblePriorV010(nn.Module):
+  """The ``mlp_ensemble`` prior as initialised up to version 0.1.0.
+
+  Kept only to reproduce old numbers (``prior="mlp_ensemble_v0_1_0"``):
+  kernels of variance ``1 / (index_dim * fan_in)`` (the member axis counted
+  into the fan-in) and every bias ``N(0, 1)``, so the output is dominated by
+  a per-function constant. Do not use it for new work.
+  """
+
+  num_classes: int
+  index_dim: int
+  hidden_sizes: Sequence[int] = (10,)
+
+  @nn.compact
+  def __call__(self, x: Array, z: Array) -> Array:
+    _check_index(z, self.index_dim)
+    h = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    kernel_init = nn.initializers.variance_scaling(
+        1.0, "fan_in", "truncated_normal", in_axis=1, out_axis=2)
+    widths = [h.shape[-1], *self.hidden_sizes, self.num_classes]
+    for i, (fan_in, width) in enumerate(zip(widths[:-1], widths[1:])):
+      kernel = self.param(f"kernel_{i}", kernel_init,
+                          (self.index_dim, fan_in, width))
+      bias = self.param(f"bias_{i}", nn.initializers.normal(1.0),
+                        (self.index_dim, width))
+      spec = "bi,eio->beo" if i == 0 else "bei,eio->beo"
+      h = jnp.einsum(spec, h, kernel) + bias
+      if i < len(widths) - 2:
+        h = nn.relu(h)
+    return jnp.einsum("bec,e->bc", h, z)
+
+
+@register_prior("mlp_ensemble_v0_1_0")
+def _make_mlp_ensemble_v010(num_classes: int, index_dim: int,
+                            hidden_sizes: Sequence[int] = (10,)
+                            ) -> nn.Module:
+  return MLPEnsemblePriorV010(num_classes, index_dim, tuple(hidden_sizes))
