@@ -154,7 +154,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
       [sys.executable, "experiments/train.py", "--config", "configs/mnist.py",
        f"--config.data.data_dir={tmp_path}", f"--workdir={tmp_path / 'w'}"],
       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
-  assert proc.returncode == 1
+  assert proc.returncode == 2  # a user error (cli.run)
   assert "error:" in proc.stderr and "Traceback" not in proc.stderr
   assert "tfds build" in proc.stderr
 
