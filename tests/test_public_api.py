@@ -20,14 +20,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINES = 150
 # Scripts of other helpers not yet migrated (their owners' issues); each one
 # must still fail, so an entry is dropped as soon as its script is clean.
-KNOWN_PRIVATE: set[str] = {
-    "experiments/bench_core.py", "experiments/bench_resnet.py",
-    "experiments/bench_train.py", "experiments/bounds.py",
-}
+KNOWN_PRIVATE: set[str] = {"experiments/bench_resnet.py"}
 KNOWN_SYS_PATH: set[str] = {"experiments/bench_landscape.py"}
-KNOWN_LONG: set[str] = {
-    "experiments/bench_core.py", "experiments/landscape.py",
-}
+KNOWN_LONG: set[str] = set()
 
 
 def _private(part: str) -> bool:

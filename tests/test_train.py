@@ -51,7 +51,7 @@ def test_every_config_validates(name):
 
 def test_every_config_file_is_classified():
   other = set(ALL_CONFIGS) - set(CONFIG_NAMES) - set(BASE_CONFIG_NAMES)
-  assert other == {"bounds", "landscape", "swiss_roll"}, other
+  assert other == {"bounds", "landscape", "swiss_roll", "testbed"}, other
 
 
 def test_tfds_configs_cover_the_issue():

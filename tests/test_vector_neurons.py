@@ -529,7 +529,9 @@ def test_chiral_classifier_is_so3_invariant_but_not_o3(seed):
   np.testing.assert_allclose(mirrored[:, -1], -feats[:, -1],
                              atol=CLF_TOL * scale)
   s = np.abs(np.asarray(feats[:, -1]))
-  assert np.all(s <= 1.0) and np.max(s) > 1e-3  # Mirror images differ.
+  # Mirror images differ: float noise is ~1e-7, and some untrained random
+  # draws separate them by only ~4e-4.
+  assert np.all(s <= 1.0) and np.max(s) > 1e-4
 
 
 @pytest.mark.parametrize("pooling", ["mean", "max"])

@@ -304,8 +304,10 @@ class ModelRun:
     else:
       self.restored_step = 0
       if frozen_base is not None:
+        # A copy: this run's train step donates its state, which must not
+        # delete the base run's buffers (the base is evaluated afterwards).
         variables = _models.frozen_base_variables(
-            state.train.variables, _variables_of(frozen_base))
+            state.train.variables, _copy_tree(_variables_of(frozen_base)))
         params = variables.pop(base_lib.PARAMS)
         ts = state.train.replace(params=params, state=variables,
                                  opt_state=jax.jit(jax.vmap(
