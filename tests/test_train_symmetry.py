@@ -23,6 +23,17 @@ def test_whole_enn_averaging_is_invariant_in_the_pipeline(tmp_path):
   assert len(summary["orbit_ece"]) == 4
   np.testing.assert_allclose(summary["orbit_ece"], summary["orbit_ece"][0],
                              atol=1e-5)
+  # Berman et al. 2025 on the test orbits (issue 12 item 7). The model is
+  # invariant, so every orbit copy scores the same and the orbit-closed
+  # set's binned ECE is each copy's ECE: an independent cross-check.
+  b = summary["finite_orbit_bounds"]
+  np.testing.assert_allclose(b["ece"], summary["orbit_ece"][0], atol=1e-5)
+  assert 0.0 <= b["thm1_error_lower"] <= 1.0 - summary["accuracy"] + 1e-6
+  assert b["thm5_ece_lower"] - 1e-9 <= b["ece"] <= b["prop1_ece_upper"] + 1e-9
+  assert b["ece"] <= b["cor1_ece_upper"] + 1e-9
+  per_seed = summary["per_seed"]["finite_orbit_bounds"]
+  assert len(per_seed) == 1 and "cor2_ece_upper" in per_seed[0][
+      "not_applicable"]  # 10 classes: Corollary 2 is binary only
 
 
 def test_base_placement_leaves_the_epinet_non_invariant(tmp_path):
@@ -32,6 +43,12 @@ def test_base_placement_leaves_the_epinet_non_invariant(tmp_path):
       "symmetry.eval_group": "c4"})
   summary = train.train_and_evaluate(config, str(tmp_path))["epinet"]
   assert summary["invariance_tv_max"] > 1e-3
+  # Not invariant on the test orbits: the invariant-only bounds are withheld
+  # with the reason, never reported as numbers.
+  bounds = summary["per_seed"]["finite_orbit_bounds"][0]
+  assert bounds["thm1_error_lower"] is None
+  assert "not invariant" in bounds["not_applicable"]["thm1_error_lower"]
+  assert "thm1_error_lower" not in summary["finite_orbit_bounds"]
 
 
 @pytest.mark.parametrize("average", ["logits", "probs"])

@@ -395,7 +395,11 @@ class ModelRun:
       def one(v, o, z):
         stacks = jax.vmap(lambda g: enn.apply_multi(
             v, group.act(g, batch["image"]), z).preds)(elements)
-        return orbit.update(o, stacks, batch["label"], batch["mask"])
+        # Mean predictive of every orbit member: [|G|, B] confidence and
+        # prediction, for the published bounds on the test orbits.
+        mean = jnp.mean(jax.nn.softmax(stacks.astype(jnp.float32), -1), 1)
+        return (orbit.update(o, stacks, batch["label"], batch["mask"]),
+                jnp.max(mean, -1), jnp.argmax(mean, -1))
       return jax.vmap(one)(variables, ostates, zs)
 
     rep = _steps.replicated(self.mesh)
@@ -406,15 +410,28 @@ class ModelRun:
         lambda x: jnp.broadcast_to(x, (n,) + jnp.shape(x)), orbit.empty()),
                              rep)
     variables = self.variables("best")
+    # Bounds need every orbit member, so only finite groups, one process.
+    bounds_on = group.order is not None and self.data.process_count == 1
+    confs, preds, labels = [], [], []
     with self.data.eval_iter("test", self.trainer.local_eval_batch,
                              config.data.prefetch) as batches:
       for batch in batches:
-        ostates = step(variables, ostates,
-                       _steps.global_batch(batch, self.mesh), self.eval_zs)
+        gb = _steps.global_batch(batch, self.mesh)
+        ostates, conf, pred = step(variables, ostates, gb, self.eval_zs)
+        if bounds_on:
+          keep = np.asarray(gb["mask"]) > 0
+          confs.append(np.asarray(conf)[..., keep])
+          preds.append(np.asarray(pred)[..., keep])
+          labels.append(np.asarray(gb["label"])[keep])
     outs = []
     for s in range(n):
       out = orbit.compute(jax.tree.map(lambda x: x[s], ostates))
       out["orbit_elements"] = np.asarray(elements)
+      if bounds_on:
+        out["finite_orbit_bounds"] = orbit_bounds(
+            np.concatenate(confs, -1)[s], np.concatenate(preds, -1)[s],
+            np.concatenate(labels), self.data.num_classes,
+            config.metrics.num_bins)
       outs.append(out)
     return outs
 
@@ -598,7 +615,7 @@ def _variables_of(rs: RunState):
 
 def _scalars(result: Mapping[str, Any]) -> dict:
   return {k: float(v) for k, v in result.items()
-          if not isinstance(v, str) and np.ndim(v) == 0}
+          if not isinstance(v, (str, Mapping)) and np.ndim(v) == 0}
 
 
 def summarize(seeds, results: list[dict], keys) -> dict:
@@ -615,7 +632,45 @@ def summarize(seeds, results: list[dict], keys) -> dict:
       out["ci95"][k] = list(_report.ci95(values))
   for k in ("stop_reason", "steps_trained", "best_step"):
     out[k] = [r[k] for r in results]
+  if "finite_orbit_bounds" in results[0]:
+    per_seed = [r["finite_orbit_bounds"] for r in results]
+    out["per_seed"]["finite_orbit_bounds"] = per_seed
+    # Mean over seeds of each bound that applies to every seed.
+    out["finite_orbit_bounds"] = {
+        k: float(np.mean([b[k] for b in per_seed]))
+        for k in per_seed[0] if k != "not_applicable"
+        and all(b[k] is not None for b in per_seed)}
   return out
+
+
+def orbit_bounds(confidences, predictions, labels, num_classes: int,
+                 num_bins: int) -> dict:
+  """Berman et al. 2025's bounds on the test orbits of a finite group.
+
+  Args:
+    confidences, predictions: ``[|G|, N]`` the mean predictive's top
+      probability and class on ``g x_n`` for every group element ``g``.
+    labels: ``[N]``; every member of ``x_n``'s orbit carries ``x_n``'s label
+      (the evaluation set is the orbit closure of the test split).
+    num_classes: number of classes.
+    num_bins: fibres are the ECE's equal-width confidence bins, so ``ece``
+      is the binned ECE of the orbit-closed test set.
+
+  Returns:
+    :func:`enn_sym.bounds.finite_orbit_bounds` without its per-fibre detail:
+    the bounds (``None`` where a statement does not apply, e.g. for a model
+    that is not invariant on the orbits), ``ece``, ``k_star``, ``cor1_m``,
+    ``thm5_m`` and ``not_applicable``.
+  """
+  from enn_sym import bounds  # pylint: disable=g-import-not-at-top
+  order, n = np.shape(confidences)
+  result = bounds.finite_orbit_bounds(
+      np.tile(np.asarray(labels), order), np.tile(np.arange(n), order),
+      np.asarray(confidences, np.float64).reshape(-1),
+      predictions=np.asarray(predictions).reshape(-1),
+      num_classes=num_classes, fibres=int(num_bins))
+  result.pop("fibres", None)
+  return _report.to_jsonable(result)
 
 
 class Trainer:
