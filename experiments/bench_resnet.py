@@ -46,17 +46,17 @@ def _make(dtype: str, batch_size: int, num_filters: int):
   """``(step, state, batch)`` ready to run, for one compute dtype."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from enn_sym.train import _models, _steps  # pylint: disable=g-import-not-at-top
+  from enn_sym import train  # pylint: disable=g-import-not-at-top
   cfg = _config(dtype, batch_size, num_filters)
-  mesh = _steps.make_mesh()
-  spec = _models.make_model("base", cfg, 10)
-  optimizer = _models.make_optimizer(cfg)
-  state = _steps.init_state(spec.enn, optimizer,
-                            _models.example_input((32, 32, 3)), 0, mesh)
-  step = _steps.make_train_step(_models.make_loss_fn(spec, cfg), optimizer,
+  mesh = train.make_mesh()
+  spec = train.make_model("base", cfg, 10)
+  optimizer = train.make_optimizer(cfg)
+  state = train.init_state(spec.enn, optimizer,
+                            train.example_input((32, 32, 3)), 0, mesh)
+  step = train.make_train_step(train.make_loss_fn(spec, cfg), optimizer,
                                 mesh)
   rng = np.random.default_rng(0)
-  batch = _steps.global_batch({
+  batch = train.global_batch({
       "image": rng.standard_normal((batch_size, 32, 32, 3), np.float32),
       "label": rng.integers(0, 10, batch_size).astype(np.int32),
       "index": np.arange(batch_size, dtype=np.int32)}, mesh)
@@ -84,11 +84,11 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=g-import-not-at-top
-  from enn_sym.train import _config  # pylint: disable=g-import-not-at-top
+  from enn_sym import train  # pylint: disable=g-import-not-at-top
   for dtype in _DTYPES.value:
-    if dtype not in _config.DTYPES:
+    if dtype not in train.DTYPES:
       raise app.UsageError(f"--dtypes: {dtype!r} is not one of "
-                           f"{_config.DTYPES}.")
+                           f"{train.DTYPES}.")
   batch, steps = _BATCH.value, _STEPS.value
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind} "
         f"({jax.default_backend()}); ResNet-18 (num_filters="

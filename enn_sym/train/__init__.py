@@ -55,3 +55,8 @@ from enn_sym.train._sweep_probes import probe_cells
 from enn_sym.train._sweep_probes import probe_conclusions
 from enn_sym.train._sweep_probes import probe_table
 from enn_sym.train._sweep_probes import reliability_grid
+from enn_sym.train._config import DTYPES
+from enn_sym.train._models import example_input
+from enn_sym.train._models import make_loss_fn
+from enn_sym.train._steps import global_batch
+from enn_sym.train._steps import init_state
