@@ -244,3 +244,13 @@ def test_experiment_script_file_typed_workdir(tmp_path):
   proc = _run("train.py", f"--workdir={blocker}", "--config.num_steps=1",
               "--config.models=('base',)")
   _assert_one_error_line(proc, str(blocker))
+
+
+def test_no_intact_checkpoint_is_a_user_error():
+  # A workdir whose checkpoints are all unreadable: one error: line (exit 2
+  # through cli.run), naming the fix, not a traceback.
+  from enn_sym import cli, train  # pylint: disable=g-import-not-at-top
+  message = cli.user_error_message(train.CheckpointError(
+      "no intact checkpoint in /w; use a new --workdir"))
+  assert message is not None and "new --workdir" in message
+  assert cli.user_error_message(RuntimeError("a bug")) is None
