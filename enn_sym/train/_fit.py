@@ -239,9 +239,12 @@ def fit_seeds(init_fn: Callable[[Array], tuple[Any, Any]],
     updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
     params = optax.apply_updates(s.params, updates)
     state = s.state
+    finite = jnp.isfinite(loss) & _all_finite(params)
     if isinstance(aux, Mapping) and base_lib.BATCH_STATS in aux:
-      state = {**state, base_lib.BATCH_STATS: aux[base_lib.BATCH_STATS]}
-    finite = jnp.isfinite(loss) & _all_finite(params) & _all_finite(state)
+      # Only the statistics change; the rest of ``state`` is fixed.
+      stats = aux[base_lib.BATCH_STATS]
+      state = {**state, base_lib.BATCH_STATS: stats}
+      finite = finite & _all_finite(stats)
     take = active & finite
     new = s._replace(
         params=_where(take, params, s.params),
