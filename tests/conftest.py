@@ -6,8 +6,19 @@ Tests run on the CPU. Multi-device tests start a subprocess with
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent XLA compilation cache for the test session, shared by the
+# xdist workers and (through the environment) the subprocess tests: many
+# tests compile identical programs (tiny trainers built afresh), and XLA
+# compilation dominates their time. Entries are keyed by the program, the
+# compile options and the jax/XLA version, so a hit returns the executable a
+# compilation would have produced. Set JAX_COMPILATION_CACHE_DIR to move it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"enn_sym_test_xla_cache_{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import hypothesis  # noqa: E402
 
