@@ -29,3 +29,21 @@ hypothesis.settings.register_profile(
     "thorough", deadline=None, max_examples=400,
     suppress_health_check=[hypothesis.HealthCheck.too_slow])
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_collection_modifyitems(config, items):
+  """Runs the modules with the most slow-marked tests first.
+
+  Under ``pytest -n auto`` a heavy module scheduled last keeps one worker
+  busy while the others idle; starting the heavy modules first lets the
+  light ones fill the gaps. Each module's tests stay together and in file
+  order, so module-scoped fixtures are built once per worker.
+  """
+  del config
+  modules: dict = {}
+  for item in items:
+    modules.setdefault(item.module.__name__ if item.module else "", []
+                       ).append(item)
+  groups = sorted(modules.values(), key=lambda group: -sum(
+      1 for it in group if it.get_closest_marker("slow") is not None))
+  items[:] = [item for group in groups for item in group]
