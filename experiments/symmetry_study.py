@@ -102,7 +102,7 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
           results, config, fig_dir, page_dir), "",
       "## Reliability of the full-data cells", "",
       f"![reliability]({os.path.relpath(reliability, page_dir)})", "",
-      "## Does invariance change ECE and NLL? (variant - plain, by seed)", "",
+      "## Invariance vs plain: ECE and NLL (paired by seed)", "",
       train.comparison_table(diffs, ("task", "size", "kind", "variant",
                                      "metric")), "",
       "## Six vs nine (upright task, full data)", "", train.probe_table(
