@@ -179,7 +179,8 @@ def _sign_partition_exact(h, depth, seed):
   res = ls.search_paths(problem.loss, minima, key=jax.random.key(seed),
                         schedule=((2, 200), (3, 600), (4, 1200)),
                         learning_rate=0.05, level=level,
-                        batch_size=None, fixed_shapes=True)
+                        batch_size=None, fixed_shapes=True,
+                        align=ls.make_linear_aligner(h, depth))
   found = res.combined.labels(level)
   # Never joined across sign classes: each component in one class.
   for comp in set(found.tolist()):
