@@ -6,8 +6,9 @@ signs of ``det W_i``. Any path between different sign patterns passes a
 singular ``W_k`` and so rises to at least the Eckart-Young certificate
 ``c*``, which is attained. Checked here: the certificate against a
 hand-computed value and an independent numerical minimisation, the path that
-attains it, and that the adaptive search gives exactly the sign partition
-below ``c*`` and cross-class barriers within a tolerance of ``c*``.
+attains it, the GL+ quotient (balanced gauge, rotation onto the partner),
+and that the adaptive search after that quotient gives exactly the sign
+partition below ``c*`` and cross-class barriers within a tolerance of ``c*``.
 
 Reference: B. Zhao, N. Dehmamy, R. Walters, R. Yu, "Understanding mode
 connectivity via parameter space symmetry", ICML 2025 (arXiv:2505.23681).
