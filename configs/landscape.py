@@ -39,11 +39,16 @@ def get_config():
   config.sampling_seeds = (0, 1, 2)
   config.num_minima = 8
   config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 2000
+  # Constant-rate Adam until the objective stops improving by min_delta over
+  # patience * eval_every steps (early stopping; num_steps is only a cap).
+  # A cosine decay to zero over 2000 steps kept improving by > 1e-5 to the
+  # end: 23 of 24 VN-MLP minima stopped at max_steps.
+  config.train.num_steps = 8000
   config.train.learning_rate = 0.01
+  config.train.schedule = "constant"  # or "cosine" (decay over num_steps)
   config.train.eval_every = 100
   config.train.patience = 5
-  config.train.min_delta = 1e-5
+  config.train.min_delta = 1e-4
 
   config.search = ml_collections.ConfigDict()
   config.search.schedule = ((1, 200), (2, 400))

@@ -3,11 +3,9 @@ r"""Components of minima: VN-MLP vs MLP (quotiented), and the Zhao validation.
   python experiments/landscape.py [--config.problem=zhao_linear] --workdir W
   (--report_only --workdir A,B --doc PATH: one page from results.json files)
 
-Per problem, objective and sampling seed: minima from ``train.fit_seeds``
-(full batch, early stopping), the symmetry quotient, ``ls.search_paths`` and
-counts at levels relative to the run's own minima (upper bounds, exact only
-below the ``zhao_linear`` certificate). Writes ``results.json`` (per minimum:
-loss, component per level, sign pattern / VN label), the page, figures."""
+Per problem, objective, sampling seed: ``train.fit_seeds`` minima (early
+stopping), quotient, ``ls.search_paths``, counts at levels of the run's own
+minima (upper bounds; exact below the certificate) -> results.json, figures."""
 
 from __future__ import annotations
 
@@ -40,7 +38,8 @@ def make_problem(config, name):
     info = lambda th: {"sign_pattern": ls.sign_pattern(th, p.width,
                                                        p.depth).tolist()}
     return (p.init, lambda b, o: p.loss, {"x": jnp.asarray(p.x.T)}, ("mse",),
-            None, info, p)
+            ls.make_linear_aligner(p.width, p.depth) if config.quotient
+            else None, info, p)
   if name not in ("mlp", "vn_mlp"):
     raise ValueError(f"unknown problem {name!r}: zhao_linear|mlp|vn_mlp.")
   ds = data.tetris_dataset(config.data.num_per_class, seed=config.problem_seed,
@@ -51,11 +50,10 @@ def make_problem(config, name):
                 8, hidden=tuple(config.vn_hidden),
                 head_hidden=tuple(config.vn_head_hidden)))
   flat = ls.flatten_module(module, batch["x"])
-  quotient = ls.make_aligner if name == "mlp" else ls.make_vn_aligner
-  align = quotient(flat.unravel) if config.quotient else None
+  align = ((ls.make_aligner if name == "mlp" else ls.make_vn_aligner)(
+      flat.unravel) if config.quotient else None)
   info = ((lambda th: {"vn_label": str(ls.vn_label(flat.unravel, th))})
           if name == "vn_mlp" else (lambda th: {}))
-
   def loss_of(b, kind):
     kw = (dict(calibration="none", nll_weight=1.0) if kind == "nll" else
           dict(calibration=kind, nll_bound=config.nll_bound,
@@ -68,12 +66,16 @@ def make_problem(config, name):
 def train_minima(config, problem, kind):
   """All sampling seeds' minima in one ``fit_seeds`` run (one compilation)."""
   init, loss_of, batch, t = *problem[:3], config.train
+  lr = {"constant": t.learning_rate, "cosine": optax.cosine_decay_schedule(
+      t.learning_rate, t.num_steps)}.get(t.schedule)
+  if lr is None:
+    raise train.ConfigError(f"train.schedule: 'constant'|'cosine', not "
+                            f"{t.schedule!r}.")
   seeds = [1000 * s + k for s in config.sampling_seeds
            for k in range(config.num_minima)]
   return seeds, train.fit_seeds(
       lambda k: (init(k), {}), lambda p, s, b, k: (loss_of(b, kind)(p), {}),
-      batch, seeds, optimizer=optax.adam(optax.cosine_decay_schedule(
-          t.learning_rate, t.num_steps)), num_steps=t.num_steps,
+      batch, seeds, optimizer=optax.adam(lr), num_steps=t.num_steps,
       eval_every=t.eval_every, validation=batch, patience=t.patience,
       min_delta=t.min_delta)
 
@@ -121,8 +123,7 @@ def run(config, workdir: str) -> dict:
           ["python"] + sys.argv),
       "aggregate": ls.aggregate_runs(runs), "certificates": certs,
       "comparisons": ls.compare_runs(runs, config.objectives),
-      "wall_seconds": time.perf_counter() - start,
-      "num_cpus": os.cpu_count()})
+      "wall_seconds": time.perf_counter() - start, "num_cpus": os.cpu_count()})
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
   ls.write_report(results, workdir)
@@ -141,9 +142,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _CONFIG = cli.define_config_file(
-      "config", os.path.join(_HERE, "..", "configs", "landscape.py"),
-      "Path to the experiment config file.")
+  _CONFIG = cli.define_config_file("config", os.path.join(
+      _HERE, "..", "configs", "landscape.py"), "The experiment config file.")
   _WORKDIR = flags.DEFINE_string("workdir", "workdir/landscape", "Output.")
   _DOC = flags.DEFINE_string("doc", "", "Also write the page here.")
   _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "No new run.")

@@ -531,6 +531,43 @@ def test_summarize_search_lists_labels_per_minimum_and_level():
   assert out["mixed_components"] == [1, 1]  # {0, 1} holds both labels
 
 
+def _run_summary(counts, reasons):
+  return {"deltas": [1.0, 10.0], "components": counts,
+          "components_linear": counts, "barriers": [0.1, 0.2],
+          "minima": [{"stop_reason": r} for r in reasons]}
+
+
+def test_report_lists_stop_reasons_training_and_honest_verdicts():
+  runs = {
+      "mlp/nll": [_run_summary([2, 1], ["early_stopping", "max_steps"]),
+                  _run_summary([3, 1], ["early_stopping"] * 2),
+                  _run_summary([1, 1], ["early_stopping"] * 2)],
+      "vn_mlp/nll": [_run_summary([2, 5], ["early_stopping"] * 2),
+                     _run_summary([3, 5], ["max_steps"] * 2),
+                     _run_summary([1, 5], ["early_stopping"] * 2)]}
+  agg = ls.aggregate_runs(runs)
+  assert agg["mlp/nll"]["minima_stop_reasons"] == {"early_stopping": 5,
+                                                   "max_steps": 1}
+  results = {"aggregate": agg, "runs": runs, "wall_seconds": 90.0,
+             "num_cpus": 2, "comparisons": ls.compare_runs(runs, ["nll"]),
+             "config": {"train": {"learning_rate": 0.01,
+                                  "schedule": "constant", "num_steps": 800,
+                                  "patience": 5, "eval_every": 100,
+                                  "min_delta": 1e-4}}}
+  text = ls.markdown_report(results, "python experiments/landscape.py")
+  assert "| early_stopping 5, max_steps 1 |" in text
+  assert "| early_stopping 4, max_steps 2 |" in text
+  assert "learning rate 0.01 (constant), at most 800 steps" in text
+  assert "(1.5 min)" in text
+  # delta = 1: the same counts, the CI straddles zero; delta = 10: +4.
+  line = next(x for x in text.splitlines() if x.startswith("- delta=1:"))
+  assert line.startswith("- delta=1: +0.00 [-") and line.endswith(
+      "(no measurable difference)")
+  assert "- delta=10: +4.00 [+4.00, +4.00] (measurable)" in text
+  assert "nll: VN-MLP minus MLP at delta=10" in text
+  assert "tests/test_landscape_zhao.py" in text
+
+
 def test_landscape_package_does_not_train():
   # An analysis package: minima come from elsewhere (enn_sym.train.fit_seeds
   # in experiments/landscape.py); the package must not import the trainer.

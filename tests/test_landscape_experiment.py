@@ -49,3 +49,13 @@ def test_landscape_experiment_zhao_linear_lists_sign_patterns(tmp_path):
       np.prod(patterns[0])}
   cert = results["certificates"]["zhao_linear/mse/seed 0"]
   assert cert["holds"] and cert["certificate"] > 0
+
+
+def test_landscape_experiment_rejects_an_unknown_schedule():
+  from enn_sym import train  # pylint: disable=g-import-not-at-top
+  cfg = _load("configs/landscape.py", "_cfg_landscape").get_tiny_config()
+  cfg.problem, cfg.width, cfg.depth = "zhao_linear", 2, 2
+  cfg.train.schedule = "cosin"
+  exp = _load("experiments/landscape.py", "_exp_landscape")
+  with pytest.raises(train.ConfigError, match="train.schedule.*'cosin'"):
+    exp.train_minima(cfg, exp.make_problem(cfg, "zhao_linear"), "mse")

@@ -20,9 +20,11 @@ from enn_sym.landscape._components import quantile_levels
 from enn_sym.landscape._components import relative_levels
 from enn_sym.landscape._components import saddle_dendrogram
 from enn_sym.landscape._linear import LinearProblem
+from enn_sym.landscape._linear import balance
 from enn_sym.landscape._linear import certificate_path
 from enn_sym.landscape._linear import disconnection_certificate
 from enn_sym.landscape._linear import linear_problem
+from enn_sym.landscape._linear import make_linear_aligner
 from enn_sym.landscape._linear import pattern_labels
 from enn_sym.landscape._linear import sign_pattern
 from enn_sym.landscape._linear import zhao_linear_problem

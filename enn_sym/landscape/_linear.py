@@ -233,3 +233,118 @@ def certificate_path(problem: LinearProblem, flip: tuple[int, int],
       ws.append(w.ravel())
     out.append(np.concatenate(ws))
   return np.stack(out)
+
+
+def _polar_rotation(m):
+  """The orthogonal factor ``R`` of the polar decomposition ``m = R S``."""
+  u, _, vt = np.linalg.svd(m)
+  return u @ vt
+
+
+def balance(theta, width: int, depth: int) -> np.ndarray:
+  r"""The balanced representative of ``theta`` in its :math:`GL^+` orbit.
+
+  With the product :math:`P = W_l \cdots W_1 = U \Sigma V^\top` (distinct,
+  nonzero singular values) and the partial products :math:`Q_k = W_k \cdots
+  W_1` (:math:`k < l`), put :math:`M_k = Q_k V \Sigma^{-k/l} = R_k S_k`
+  (polar: :math:`R_k` orthogonal, :math:`S_k \succ 0`) and act with
+  :math:`g_k = R_k M_k^{-1} = R_k S_k^{-1} R_k^\top`, which is symmetric
+  positive definite. The result
+
+  .. math::
+     W_1' = R_1 \Sigma^{1/l} V^\top,\quad W_k' = R_k \Sigma^{1/l}
+     R_{k-1}^\top,\quad W_l' = U \Sigma^{1/l} R_{l-1}^\top
+
+  is balanced (:math:`W_{k+1}'^\top W_{k+1}' = W_k' W_k'^\top`), has the same
+  product, hence the same loss, and the same determinant signs. Because
+  every :math:`g_k` lies on the segment ``(1 - s) I + s g_k`` of positive
+  definite matrices, ``theta`` and its representative are joined at
+  constant loss: the map is a quotient by the connected, non-compact part
+  of the symmetry, and what is left between two representatives of one
+  sign class is the compact :math:`SO(h)^{l-1}` of the :math:`R_k`. The
+  representative does not depend on the sign choice of the SVD.
+
+  Args:
+    theta: ``[..., depth * width^2]`` parameters with invertible ``W_i``.
+    width, depth: ``h`` and ``l``.
+
+  Returns:
+    The balanced parameters, same shape (float64).
+  """
+  theta = np.asarray(theta, np.float64)
+  _check_dims(width, depth)
+  if theta.shape[-1] != depth * width * width:
+    raise InputError(f"theta must end in {depth * width * width} = depth * "
+                     f"width^2 entries; got shape {theta.shape}.")
+  flat = theta.reshape(-1, depth, width, width)
+  out = np.empty_like(flat)
+  for n, ws in enumerate(flat):
+    partial = [ws[0]]
+    for w in ws[1:]:
+      partial.append(w @ partial[-1])
+    u, s, vt = np.linalg.svd(partial[-1])
+    if s[-1] <= 1e-12 * max(s[0], 1e-300):
+      raise InputError("balance needs an invertible product W_l ... W_1; got "
+                       "a (numerically) singular one.")
+    rot = []
+    for k in range(1, depth):
+      m = partial[k - 1] @ vt.T @ np.diag(s ** (-k / depth))
+      rot.append(_polar_rotation(m))
+    root = np.diag(s ** (1.0 / depth))
+    out[n, 0] = rot[0] @ root @ vt if depth > 1 else partial[-1]
+    for k in range(1, depth - 1):
+      out[n, k] = rot[k] @ root @ rot[k - 1].T
+    out[n, depth - 1] = u @ root @ rot[-1].T
+  return out.reshape(theta.shape)
+
+
+def _nearest_rotation(m):
+  """The element of ``SO(h)`` nearest to ``m`` in Frobenius norm (Kabsch)."""
+  u, _, vt = np.linalg.svd(m)
+  d = np.ones(m.shape[0])
+  d[-1] = np.sign(np.linalg.det(u @ vt))
+  return u @ np.diag(d) @ vt
+
+
+def rotate_onto(a, b, width: int, depth: int) -> np.ndarray:
+  r"""Moves balanced ``b`` towards balanced ``a`` by :math:`SO(h)^{l-1}`.
+
+  Acts with :math:`W_k \to O_k W_k O_{k-1}^\top` (:math:`O_0 = O_l = I`),
+  :math:`O_k` the rotation nearest to :math:`Q^a_k (Q^b_k)^{-1}` (partial
+  products): the loss and the determinant signs of ``b`` do not change and,
+  :math:`SO(h)` being connected, ``b`` and the result are joined at constant
+  loss. For two minima of one sign class (same product, same signs) the
+  result is ``a`` up to rounding; across classes some :math:`Q^a_k
+  (Q^b_k)^{-1}` has determinant -1 and no rotation reaches it.
+  """
+  a = np.asarray(a, np.float64).reshape(depth, width, width)
+  b = np.asarray(b, np.float64).reshape(depth, width, width)
+  qa, qb = [a[0]], [b[0]]
+  for k in range(1, depth - 1):
+    qa.append(a[k] @ qa[-1])
+    qb.append(b[k] @ qb[-1])
+  rots = [np.eye(width)] + [_nearest_rotation(x @ np.linalg.inv(y))
+                            for x, y in zip(qa, qb)] + [np.eye(width)]
+  out = np.stack([rots[k + 1] @ b[k] @ rots[k].T for k in range(depth)])
+  return out.reshape(-1)
+
+
+def make_linear_aligner(width: int, depth: int,
+                        rotate: bool = True) -> Callable:
+  """The quotient map of a pair for ``search_paths`` (``align=``).
+
+  ``(a, b) -> (balance(a), rotate_onto(balance(a), balance(b)))``: the
+  quotient by the identity component :math:`(GL_h^+)^{l-1}` of the
+  symmetry, which never changes a sign pattern. ``rotate=False`` keeps only
+  the balancing (the positive definite part), leaving the rotations to the
+  path search.
+  """
+  _check_dims(width, depth)
+
+  def align(a, b):
+    a, b = balance(a, width, depth), balance(b, width, depth)
+    if rotate:
+      b = rotate_onto(a, b, width, depth)
+    return a, b
+
+  return align
