@@ -50,8 +50,9 @@ def plot_figure3(records: Sequence[Mapping[str, Any]], path: str) -> None:
   ax1.set(xlabel="correct symmetry (%)", ylabel="test accuracy",
           ylim=(0.5, 1.02))
   ax2.set(xlabel="correct symmetry (%)", ylabel="test ECE", ylim=(0, 1.0))
-  for ax in (ax1, ax2):
-    ax.legend(fontsize=7)
+  for ax in (ax1, ax2):  # Below the panel, outside the data.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15),
+              ncol=2, frameon=False)
   fig.suptitle("Swiss rolls (correct + incorrect = 1): mean ± SEM over seeds")
   fig.tight_layout()
   fig.savefig(path, dpi=110)

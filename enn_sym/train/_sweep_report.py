@@ -279,8 +279,9 @@ def plot_metric(path: str, results: Mapping[str, Any], metric: str, *,
     ax.set_title(" / ".join(panel) if panel else metric, fontsize=9)
     ax.set_xlabel(x_axis)
     ax.grid(alpha=0.3)
-    if lines:
-      ax.legend(fontsize=6)
+    if lines:  # Below the panel, outside the data.
+      ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                ncol=2, frameon=False)
   for p in range(len(panels), nrows * ncols):
     grid[p // ncols][p % ncols].axis("off")
   grid[0][0].set_ylabel(metric)
