@@ -41,6 +41,7 @@ import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from enn_sym import base as base_lib
+from enn_sym import data as data_lib
 from enn_sym import metrics as metrics_lib
 from enn_sym.symmetry import _invariance
 from enn_sym.train import _checkpoints
@@ -690,13 +691,24 @@ class Trainer:
       (validated here).
     workdir: the output directory, tied to ``config`` (see
       ``enn_sym.train._checkpoints``).
+    data: one's own data in place of the named data set of ``config.data``:
+      :class:`enn_sym.data.Splits` or a dict ``{'train', 'test'[,
+      'validation']}`` of splits, each a dict of numpy arrays ``{'image':
+      [N, H, W, C], 'label': int [N]}`` or any source. The workdir records
+      the data's content hash (``data.user`` in ``config.json``), so it
+      resumes only on the same data.
 
   Raises:
-    ConfigError: a bad config, or a workdir written by another config.
+    ConfigError: a bad config, or a workdir written by another config or
+      other data.
+    InputError: bad user data (the message names the split and the fix).
   """
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, data: Any = None):
+    splits = None if data is None else data_lib.as_splits(data)
     _config.validate_config(config)
+    if splits is not None:
+      _data.check_user_data(config, splits)
     n = jax.device_count()
     if config.batch_size % n:
       raise _config.ConfigError(
@@ -711,11 +723,13 @@ class Trainer:
       raise _config.ConfigError(f"cannot create --workdir {workdir!r}: "
                                 f"{e.strerror}; choose a writable "
                                 f"directory.") from None
-    _checkpoints.bind_workdir(config, workdir, write=self.is_main)
+    bound = (config if splits is None
+             else _data.user_data_config(config, splits))
+    _checkpoints.bind_workdir(bound, workdir, write=self.is_main)
     self.writer = _report.JsonlWriter(os.path.join(workdir, "metrics.jsonl"),
                                       enabled=self.is_main)
     self.mesh = _steps.make_mesh()
-    self.data = _data.RunData(config)
+    self.data = _data.RunData(config, splits)
     self.local_batch = config.batch_size // self.data.process_count
     local_devices = jax.local_device_count()
     per_process = math.ceil(config.eval_batch_size / self.data.process_count)
@@ -795,7 +809,7 @@ class Trainer:
       if self.is_main and self.config.plots:
         _report.save_reliability_diagram(
             os.path.join(self.workdir, f"reliability_{kind}.png"), results[0],
-            f"{kind} on {self.config.data.name} (test, seed "
+            f"{kind} on {self.data.name} (test, seed "
             f"{run.seeds[0]})")
     if self.is_main:
       _report.write_summary(self.workdir, summary)
