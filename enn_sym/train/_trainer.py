@@ -48,6 +48,7 @@ from enn_sym.train import _checkpoints
 from enn_sym.train import _config
 from enn_sym.train import _data
 from enn_sym.train import _models
+from enn_sym.train import _progress
 from enn_sym.train import _report
 from enn_sym.train import _steps
 
@@ -503,10 +504,11 @@ class ModelRun:
     stream = self.data.train_stream(self.seeds, trainer.local_batch, start,
                                     self.mesh, self._xs_sharding,
                                     self._x_sharding)
-    bar = tqdm.tqdm(total=config.num_steps, initial=start, desc=self.kind,
-                    disable=not config.progress_bar or not trainer.is_main,
-                    dynamic_ncols=True, mininterval=1.0)
-    t_log, n_log = None, 0
+    progress = _progress.Progress(
+        config.num_steps, start, self.kind,
+        config.batch_size * len(self.seeds),
+        enabled=config.progress_bar and trainer.is_main,
+        clock=trainer.clock, bar_factory=trainer.bar_factory)
     step = start
     try:
       self._raise_non_finite(rs)
@@ -514,21 +516,15 @@ class ModelRun:
         rs, outs = self.multi_step(rs, stream.arrays, stream.take(n_call))
         step += n_call
         self.steps_run += n_call
-        bar.update(n_call)
-        if t_log is None:  # The clock starts after the first (compiling) call.
-          jax.block_until_ready(outs["loss"])
-          t_log, n_log = time.perf_counter(), 0
-        else:
-          n_log += n_call
+        # The clock starts after the first (compiling) call.
+        progress.advance(n_call, lambda: jax.block_until_ready(outs["loss"]))
         is_last = step >= config.num_steps
         if step % config.log_every == 0 or is_last:
           record = jax.device_get(jax.tree.map(lambda x: x[-1], outs))
-          elapsed = time.perf_counter() - t_log
-          rate = n_log * config.batch_size * len(self.seeds) / max(
-              elapsed, 1e-9)
+          rate = progress.rate()
           losses = np.asarray(record["loss"])
-          bar.set_postfix(loss=f"{float(np.mean(losses)):.4f}",
-                          ex_s=f"{rate:.0f}")
+          progress.set_postfix(loss=f"{float(np.mean(losses)):.4f}",
+                               ex_s=f"{rate:.0f}")
           for i, s in enumerate(self.seeds):
             trainer.writer.write({
                 "model": self.kind, "step": step, "split": "train",
@@ -536,6 +532,9 @@ class ModelRun:
                 **{k: float(v[i]) for k, v in record.items()}})
           self._raise_non_finite(rs)
         eval_now = step % config.eval_every == 0
+        if eval_now or is_last or step % config.checkpoint_every == 0:
+          # Evaluations and checkpoint writes are not timed.
+          progress.pause(lambda: jax.block_until_ready(rs))  # pylint: disable=cell-var-from-loop
         if self.early and (eval_now or is_last):
           rs = self._early_stopping_check(rs, step)
         done = not bool(np.any(np.asarray(rs.active)))
@@ -546,15 +545,15 @@ class ModelRun:
           for s, r in zip(self.seeds, self.evaluate("test", which="final")):
             trainer.writer.write({"model": self.kind, "step": step,
                                   "split": "test", "seed": s, **_scalars(r)})
-          t_log, n_log = time.perf_counter(), 0  # Evaluation is not timed.
         if step % config.checkpoint_every == 0 or is_last or done:
           self._raise_non_finite(rs)
           self._save(rs, stream, step)
+        progress.resume()
       self._raise_non_finite(rs)
     finally:
       self.state = rs
       stream.close()
-      bar.close()
+      progress.close()
     return rs
 
   def run_calls(self, num_calls: int) -> float:
@@ -703,6 +702,10 @@ class Trainer:
       other data.
     InputError: bad user data (the message names the split and the fix).
   """
+
+  # The progress bar's clock and bar (tests inject fakes; see _progress).
+  clock = time.perf_counter
+  bar_factory = tqdm.tqdm
 
   def __init__(self, config, workdir: str, data: Any = None):
     splits = None if data is None else data_lib.as_splits(data)
