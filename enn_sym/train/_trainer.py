@@ -729,8 +729,11 @@ class Trainer:
     bound = (config if splits is None
              else _data.user_data_config(config, splits))
     _checkpoints.bind_workdir(bound, workdir, write=self.is_main)
-    self.writer = _report.JsonlWriter(os.path.join(workdir, "metrics.jsonl"),
-                                      enabled=self.is_main)
+    self.writer = _report.RunWriter(
+        os.path.join(workdir, "metrics.jsonl"),
+        tensorboard_dir=(os.path.join(workdir, "tensorboard")
+                         if config.tensorboard else None),
+        enabled=self.is_main)
     self.mesh = _steps.make_mesh()
     self.data = _data.RunData(config, splits)
     self.local_batch = config.batch_size // self.data.process_count
@@ -788,6 +791,7 @@ class Trainer:
           "stop_reason": [STOP_REASONS[int(s)] for s in np.asarray(rs.stop)],
           "steps_trained": np.asarray(rs.steps_trained).tolist(),
           "best_step": np.asarray(rs.best_step).tolist()}
+    self.writer.flush()
     return out
 
   def evaluate(self, split: str, kind: str | None = None) -> dict:
@@ -816,4 +820,5 @@ class Trainer:
             f"{run.seeds[0]})")
     if self.is_main:
       _report.write_summary(self.workdir, summary)
+    self.writer.flush()
     return summary
