@@ -240,3 +240,39 @@ def test_train_commands_parser_and_key_check_catch_a_bad_key(tmp_path):
       ("configs/digits.py", [])]
   known = _config_keys(os.path.join(REPO, "configs", "mnist.py"))
   assert "batch_size" in known and "model.no_such_key" not in known
+
+
+_SCRIPT_CMD = re.compile(r"python (experiments/\w+\.py)([^\n|&#]*)")
+
+
+def _defined_flags(path: str) -> set[str]:
+  with open(path) as f:
+    return set(re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", f.read()))
+
+
+def test_sweep_commands_in_the_docs_use_defined_flags():
+  """Every `python experiments/<sweep>.py --flag` in a ```bash block of
+  README and docs uses a flag that enn_sym.train.sweep_main defines
+  (regression: `--cells=`, `--cell_index=` were documented and fail)."""
+  sweep_flags = _defined_flags(os.path.join(REPO, "enn_sym", "train",
+                                            "_sweep.py")) | {"config"}
+  assert {"cell", "array_index", "report_only", "workdir"} <= sweep_flags
+  seen, bad = 0, []
+  for page in PAGES:
+    with open(page) as f:
+      blocks = [re.sub(r"\\\n\s*", " ", b)
+                for b in _BASH_BLOCK.findall(f.read())]
+    for script, args in _SCRIPT_CMD.findall("\n".join(blocks)):
+      path = os.path.join(REPO, script)
+      if not os.path.exists(path):
+        bad.append(f"{_rel(page)}: no script {script}")
+        continue
+      with open(path) as f:
+        if "sweep_main(" not in f.read():
+          continue
+      seen += 1
+      for flag in re.findall(r"(?:^|\s)--(\w+)", args):
+        if flag not in sweep_flags:
+          bad.append(f"{_rel(page)}: {script} has no flag --{flag}")
+  assert not bad, bad
+  assert seen >= 5
