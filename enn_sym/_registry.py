@@ -45,6 +45,11 @@ class Registry(Generic[T]):
 
     return decorator
 
+  def unregister(self, name: str) -> None:
+    """Removes ``name`` (a plugin's clean-up; unknown names raise)."""
+    self.get(name)
+    del self._factories[name], self._info[name]
+
   def names(self) -> tuple[str, ...]:
     return tuple(sorted(self._factories))
 

@@ -8,14 +8,10 @@ invariance make an ENN's uncertainty better or worse calibrated?".
   sbatch --array=0-$((N-1)) --wrap "python experiments/symmetry_study.py \
       --config.preset=gpu --workdir /scratch/study"            # see docs/sweeps.md
 
-A Sweep (``enn_sym.train.Sweep``) over task x training-set size x symmetry
-variant x ENN kind x step ceiling (``configs/symmetry_study.py``), every cell
-all seeds at once with early stopping. The report writes ``results.json``
-and the results page (``config.results_page``): metrics against training
-size with 95% CI bands, reliability diagrams of the full-data cells, paired
-differences against the plain variant with the CI rule's conclusions, the
-six-vs-nine probe, the doubled-ceiling convergence check, stop reasons and
-wall time.
+A Sweep over task x training-set size x symmetry variant x ENN kind x step
+ceiling (``configs/symmetry_study.py``), all seeds of a cell at once with
+early stopping. The report writes ``results.json`` and the results page
+(``config.results_page``; its sections say what it holds).
 """
 
 from __future__ import annotations
@@ -26,8 +22,11 @@ import time
 
 from enn_sym import train
 
-METRICS = ("accuracy", "nll", "ece", "ece_ts", "brier", "joint_nll",
-           "mutual_info", "invariance_tv_mean", "flip_rate")
+METRICS = ("accuracy", "nll", "ece", "ece_ts", "classwise_ece", "brier",
+           "joint_nll", "mutual_info", "invariance_tv_mean", "flip_rate")
+BOUNDS = tuple("finite_orbit_bounds/" + k for k in (
+    "ece", "prop1_ece_upper", "thm4_ece_upper", "cor1_ece_upper",
+    "thm5_ece_lower", "thm1_error_lower", "prop3_error_upper"))
 HEADLINE = ("accuracy", "nll", "ece")
 PROBE = ("acc_in", "acc_out", "swap_rate", "mutual_info_diff", "spread_diff")
 _CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -94,9 +93,8 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
       f"over cells; report {time.perf_counter() - _START:.0f} s after start "
       "(2 shared CPU cores unless stated). Every number is a mean over seeds "
       "with its Student-t 95% CI; a difference is called only where its CI "
-      "excludes zero with >= 5 seeds, else \"no measurable difference\". "
-      "Not on this page yet: classwise ECE, the bootstrap ECE interval and "
-      "the published bounds on the test orbits (other modules' work).", "",
+      "excludes zero with >= 5 seeds, else \"no measurable difference\" "
+      "(results.json: also each seed's bootstrap CI of its ECE).", "",
       "## Answers that pass the CI rule", "",
       "\n".join(claims) or "None: no difference has a 95% CI excluding zero "
       "with >= 5 seeds in the cells that ran.", "",
@@ -104,12 +102,11 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
           results, config, fig_dir, page_dir), "",
       "## Reliability of the full-data cells", "",
       f"![reliability]({os.path.relpath(reliability, page_dir)})", "",
-      "## Does invariance change ECE and NLL? (variant minus plain, paired "
-      "by seed)", "",
+      "## Does invariance change ECE and NLL? (variant - plain, by seed)", "",
       train.comparison_table(diffs, ("task", "size", "kind", "variant",
                                      "metric")), "",
-      "## Six vs nine (upright task, full data)", "",
-      train.probe_table(probes, PROBE), "",
+      "## Six vs nine (upright task, full data)", "", train.probe_table(
+          probes, PROBE), "",
       (f"Orbit ceilings on 6/9: ideal invariant {ceil['ceiling_ideal']:.3f}"
        f"; 1-NN plain {ceil['nn_plain']:.3f}, C2-invariant 1-NN "
        f"{ceil['nn_invariant']:.3f}." if ceil else "(no upright full-data "
@@ -125,6 +122,12 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
       "Accuracy floor (rot90, full data, >= 0.90): " + (
           "every variant reaches it." if not low else "below it: "
           + "; ".join(low) + "."), "",
+      "## Published bounds on the C4 test orbits (full data)", "",
+      "Berman et al. 2025 (docs/bounds.md) on the orbit-closed test set, "
+      "mean [95% CI] over seeds; `-` where a statement does not apply to "
+      "every seed's model (the invariant-only bounds need a model invariant "
+      "on the orbits).", "", train.markdown_table(train.select(
+          one, size="full"), BOUNDS), "",
       "## Every cell (stop reasons, train seconds)", "",
       train.markdown_table(results, METRICS), ""]
   train.write_results(workdir, results, train.markdown_table(results, METRICS))

@@ -25,6 +25,16 @@ from enn_sym.train import _models
 from tests import train_helpers
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_metrics():
+  """Metrics registered by a test leave the registry after it, so training
+  runs of later tests in this process do not evaluate them."""
+  before = set(metrics.list_metrics())
+  yield
+  for name in set(metrics.list_metrics()) - before:
+    metrics.unregister_metric(name)
+
+
 # --- groups --------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from enn_sym import train
 from enn_sym.train import _sweep
+from enn_sym.train import _sweep_report
 from tests.train_helpers import tiny_config
 
 AXES = {"task": {"rot90": {"data.rotate": "right_angle"}, "upright": {}},
@@ -225,6 +226,28 @@ def test_mean_ci_hand_values_and_scipy_free_reference():
   assert train.mean_ci([0.3]) == (0.3, 0.3, 0.3)
   with pytest.raises(ValueError, match="non-empty"):
     train.mean_ci([])
+
+
+def test_seed_statistics_flattens_per_seed_bounds():
+  """Per-seed bound dicts become "finite_orbit_bounds/<key>" metrics with a
+  mean and t-interval, only for keys that are numbers in every seed."""
+  entry = {"seeds": [0, 1, 2], "per_seed": {
+      "ece": [0.1, 0.2, 0.3],
+      "finite_orbit_bounds": [
+          {"prop1_ece_upper": 0.5, "thm4_ece_upper": 0.4, "not_applicable": {}},
+          {"prop1_ece_upper": 0.7, "thm4_ece_upper": None,
+           "not_applicable": {"thm4_ece_upper": "why"}},
+          {"prop1_ece_upper": 0.6, "thm4_ece_upper": 0.3,
+           "not_applicable": {}}]},
+      "stop_reason": ["max_steps"] * 3}
+  stats = _sweep_report.seed_statistics(entry)
+  assert stats["mean"]["finite_orbit_bounds/prop1_ece_upper"] == (
+      pytest.approx(0.6))
+  lo, hi = stats["ci95"]["finite_orbit_bounds/prop1_ece_upper"]
+  half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} * s / sqrt(n)
+  assert (lo, hi) == (pytest.approx(0.6 - half), pytest.approx(0.6 + half))
+  assert "finite_orbit_bounds/thm4_ece_upper" not in stats["mean"]
+  assert "finite_orbit_bounds/not_applicable" not in stats["per_seed"]
 
 
 def test_paired_difference_pairs_by_seed():

@@ -44,6 +44,7 @@ from enn_sym.metrics._registry import get_metric
 from enn_sym.metrics._registry import list_metrics
 from enn_sym.metrics._registry import make_metric_bundle
 from enn_sym.metrics._registry import register_metric
+from enn_sym.metrics._registry import unregister_metric
 from enn_sym.metrics._report import calibration_report
 from enn_sym.metrics._temperature import apply_temperature
 from enn_sym.metrics._temperature import fit_temperature

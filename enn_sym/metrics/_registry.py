@@ -36,8 +36,9 @@ _PROTOCOL = ("empty", "update", "compute")
 def register_metric(name: str, *, overwrite: bool = False):
   """Decorator that registers ``factory(config) -> metric`` as ``name``.
 
-  Every training run then evaluates the metric inside its jitted eval step
-  (on the test split at each evaluation) and reports it as ``name`` (scalar
+  Every training run (with the default ``config.metrics.registered =
+  ("all",)``) then evaluates the metric inside its jitted eval step (at
+  each evaluation and on the test split) and reports it as ``name`` (scalar
   result) or ``name/key`` (dict result) in ``metrics.jsonl`` and the
   evaluation results.
   """
@@ -46,6 +47,11 @@ def register_metric(name: str, *, overwrite: bool = False):
         f"A metric name may not contain '/' (it separates the keys of dict "
         f"results); got {name!r}.")
   return _METRICS.register(name, overwrite=overwrite)
+
+
+def unregister_metric(name: str) -> None:
+  """Removes the metric registered as ``name`` from training runs."""
+  _METRICS.unregister(name)
 
 
 def list_metrics() -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import ml_collections
 
+from enn_sym import metrics as _metrics
 from enn_sym import networks as _networks
 from enn_sym import symmetry as _symmetry
 
@@ -189,6 +190,16 @@ def default_config() -> ml_collections.ConfigDict:
   c.metrics.joint_tau = 10
   c.metrics.joint_kappa = 2
   c.metrics.joint_num_samples = 100
+  # Poisson-bootstrap replicates of the test ECE (its 95% CI over examples,
+  # ece_boot_low / ece_boot_high); 0 = off.
+  c.metrics.bootstrap_replicates = 200
+  # Registered in-loop metrics (enn_sym.metrics.register_metric) evaluated
+  # next to the built-in ones: ("all",) = every registered one, () = none.
+  c.metrics.registered = ("all",)
+  # Debug: compile the metric value checks into the eval step (checkify), so
+  # non-finite predictions or out-of-range labels raise instead of giving a
+  # wrong number. Slower; off by default.
+  c.metrics.checked = False
   c.progress_bar = True
   c.plots = True
   # TensorBoard event files of metrics.jsonl in workdir/tensorboard/<model>
@@ -308,6 +319,21 @@ def _validate_registered(flat) -> None:
     _networks.check_base_options(flat["model.base"], options)
   except ValueError as e:
     _fail("model.base_kwargs", str(e))
+  value = flat["metrics.bootstrap_replicates"]
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    _fail("metrics.bootstrap_replicates", f"must be an integer >= 0 (0 = "
+          f"off); got {value!r}.")
+  registered = tuple(flat["metrics.registered"])
+  known = _metrics.list_metrics()
+  if "all" in registered and len(registered) > 1:
+    _fail("metrics.registered", f'is ("all",) or a tuple of names; got '
+          f"{registered!r}.")
+  for name in registered:
+    if name != "all" and name not in known:
+      _fail("metrics.registered", f"{name!r} is not a registered metric; "
+            f"the registered ones are {list(known)} (or \"all\"). To add "
+            f"one, register it with @enn_sym.metrics.register_metric("
+            f"{name!r}) in a module and list that module in config.imports.")
   groups = _symmetry.list_groups()
   for field in ("symmetry.group", "symmetry.eval_group"):
     _check_registered(flat, field, groups, "enn_sym.symmetry.register_group",

@@ -11,6 +11,9 @@ import numpy as np
 
 SUMMARY_KEYS = ("accuracy", "nll", "ece", "mce", "brier", "joint_nll",
                 "mutual_info", "ece_ts", "temperature")
+# Also in summary.json (when on): classwise ECE and the bootstrap 95% CI of
+# the ECE over test examples (config.metrics.bootstrap_replicates).
+EXTRA_KEYS = ("classwise_ece", "ece_boot_low", "ece_boot_high")
 # With config.symmetry.eval_group: invariance error and per-element metrics.
 ORBIT_SCALARS = ("invariance_tv_mean", "invariance_tv_max", "flip_rate")
 ORBIT_KEYS = ORBIT_SCALARS + ("orbit_accuracy", "orbit_nll", "orbit_ece",
@@ -132,11 +135,29 @@ class RunWriter:
 
 def format_table(summary: Mapping[str, Mapping[str, float]],
                  keys: Sequence[str] = SUMMARY_KEYS) -> str:
-  """A fixed-width text table, one row per model."""
-  header = ["model"] + list(keys)
+  """A fixed-width text table, one row per model.
+
+  With the bootstrap CI in the summary (``ece_boot_low`` / ``_high``), a
+  column ``ece_95ci`` follows ``ece``: the 95% bootstrap interval of the
+  test ECE over test examples (a single model's CI; with several seeds, the
+  seed means of the per-seed bounds, whose across-seed CI is in
+  ``summary["ci95"]``).
+  """
+  keys = list(keys)
+  boot = all("ece_boot_low" in v for v in summary.values()) and summary
+  if boot and "ece" in keys:
+    keys.insert(keys.index("ece") + 1, "ece_95ci")
+
+  def cell(values, k):
+    if k == "ece_95ci":
+      return (f"[{float(values['ece_boot_low']):.3f}, "
+              f"{float(values['ece_boot_high']):.3f}]")
+    return f"{float(values[k]):.4f}"
+
+  header = ["model"] + keys
   rows = [header]
   for model, values in summary.items():
-    rows.append([model] + [f"{float(values[k]):.4f}" for k in keys])
+    rows.append([model] + [cell(values, k) for k in keys])
   widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
   lines = ["  ".join(c.rjust(w) if i else c.ljust(w)
                      for i, (c, w) in enumerate(zip(r, widths))) for r in rows]

@@ -18,10 +18,14 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from enn_sym import _validation
 from enn_sym import base as base_lib
 from enn_sym import metrics as metrics_lib
 
 DATA_AXIS = "data"
+# Folded into the eval key of a batch for the bootstrap weights (the joint
+# log-loss uses the key itself).
+_BOOTSTRAP_SALT = 0x0B007
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -110,27 +114,86 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation,
 
 
 class EvalMetrics:
-  """The in-loop metric bundle: mean-predictive calibration (raw and at a
-  temperature) and the dyadic joint log-loss, as one mergeable state."""
+  """The in-loop metric bundle, one mergeable state: mean-predictive
+  calibration (raw and at a temperature), the dyadic joint log-loss,
+  classwise ECE, a streaming bootstrap CI of the ECE over the evaluated
+  examples, and every metric registered with
+  :func:`enn_sym.metrics.register_metric` (``extra``).
 
-  def __init__(self, num_bins: int, tau: int, kappa: int, num_samples: int):
+  Args:
+    num_bins: ECE bins.
+    tau, kappa, num_samples: dyadic joint log-loss (see
+      :class:`enn_sym.metrics.JointLogLoss`).
+    num_classes: enables classwise ECE (``classwise_ece``); None = off.
+    bootstrap_replicates: ``B`` Poisson(1) replicates of the raw ECE
+      (``ece_boot_low`` / ``ece_boot_high``: the 95% percentile interval
+      over test examples, the CI of a single model); 0 = off.
+    extra: a :class:`enn_sym.metrics.MetricBundle` of registered metrics,
+      updated with the raw logit stacks; its results keep their names.
+  """
+
+  def __init__(self, num_bins: int, tau: int, kappa: int, num_samples: int,
+               *, num_classes: int | None = None,
+               bootstrap_replicates: int = 0,
+               extra: metrics_lib.MetricBundle | None = None):
     self.predictive = metrics_lib.EnsemblePredictive(num_bins=num_bins,
                                                      input_kind="logits")
     self.joint = metrics_lib.JointLogLoss(tau=tau, kappa=kappa,
                                           num_samples=num_samples,
                                           input_kind="logits")
+    self.classwise = (None if num_classes is None else
+                      metrics_lib.ClasswiseCalibration(
+                          num_classes, num_bins, input_kind="probs"))
+    self.bootstrap = (metrics_lib.BootstrapECE(
+        num_bins, num_replicates=bootstrap_replicates, input_kind="logits")
+                      if bootstrap_replicates else None)
+    self.extra = extra if extra is not None and len(extra) else None
+
+  @classmethod
+  def from_config(cls, config, num_classes: int) -> "EvalMetrics":
+    """The bundle of a training config (``config.metrics``)."""
+    m = config.metrics
+    names = tuple(m.get("registered", ("all",)))
+    extra = None
+    if names:
+      extra = metrics_lib.make_metric_bundle(
+          config, None if names == ("all",) else names)
+    return cls(m.num_bins, m.joint_tau, m.joint_kappa, m.joint_num_samples,
+               num_classes=num_classes,
+               bootstrap_replicates=int(m.get("bootstrap_replicates", 0)),
+               extra=extra)
 
   def empty(self) -> dict:
-    return {"raw": self.predictive.empty(), "tempered": self.predictive.empty(),
-            "joint": self.joint.empty()}
+    out = {"raw": self.predictive.empty(),
+           "tempered": self.predictive.empty(), "joint": self.joint.empty()}
+    if self.classwise is not None:
+      out["classwise"] = self.classwise.empty()
+    if self.bootstrap is not None:
+      out["bootstrap"] = self.bootstrap.empty()
+    if self.extra is not None:
+      out["extra"] = self.extra.empty()
+    return out
 
   def update(self, states, logits, labels, mask, temperature, key) -> dict:
-    return {
+    """Adds a batch of logit stacks ``[K, batch, classes]``; ``key`` must
+    differ per batch (the dyadic batches and bootstrap weights)."""
+    out = {
         "raw": self.predictive.update(states["raw"], logits, labels, mask),
         "tempered": self.predictive.update(states["tempered"],
                                            logits / temperature, labels, mask),
         "joint": self.joint.update(states["joint"], logits, labels, mask, key),
     }
+    if self.classwise is not None:
+      pbar = jnp.mean(jax.nn.softmax(logits.astype(jnp.float32), -1), 0)
+      out["classwise"] = self.classwise.update(states["classwise"], pbar,
+                                               labels, mask)
+    if self.bootstrap is not None:
+      out["bootstrap"] = self.bootstrap.update(
+          states["bootstrap"], logits, labels, mask,
+          jax.random.fold_in(key, _BOOTSTRAP_SALT))
+    if self.extra is not None:
+      out["extra"] = self.extra.update(states["extra"], logits, labels, mask)
+    return out
 
   def compute(self, states) -> dict:
     raw = self.predictive.compute(states["raw"])
@@ -140,7 +203,25 @@ class EvalMetrics:
       out[f"{k}_ts"] = np.asarray(tempered[k])
     out["joint_nll"] = np.asarray(self.joint.compute(states["joint"])[
         "joint_nll"])
+    if self.classwise is not None:
+      cw = self.classwise.compute(states["classwise"])
+      out["classwise_ece"] = np.asarray(cw["classwise_ece"])
+    if self.bootstrap is not None:
+      boot = self.bootstrap.compute(states["bootstrap"])
+      out["ece_boot_low"] = np.asarray(boot["ece_low"])
+      out["ece_boot_high"] = np.asarray(boot["ece_high"])
+    if self.extra is not None:
+      for k, v in self.extra.compute(states["extra"]).items():
+        if k in out:
+          raise _validation.InputError(
+              f"The registered metric {k!r} shadows a built-in result; "
+              f"register it under another name.")
+        out[k] = v
     return out
+
+  def extra_keys(self) -> tuple[str, ...]:
+    """Names of the registered metrics' results (for the summary)."""
+    return () if self.extra is None else tuple(self.extra.metrics)
 
 
 def make_eval_step(enn: base_lib.EpistemicNetwork, eval_metrics: EvalMetrics,

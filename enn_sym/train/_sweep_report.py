@@ -65,6 +65,15 @@ def seed_statistics(entry: Mapping[str, Any]) -> dict:
     per_seed = {k: [v] for k, v in entry.items()
                 if k not in _RUN_FIELDS + ("seeds", "ci95")}
     seeds = list(entry.get("seeds", [None]))
+  # Dict-valued per-seed entries (the published bounds on the test orbits)
+  # become "key/sub" metrics for every sub-key that is a number in every
+  # seed (a bound withheld for one seed's model is left out).
+  for key, values in list(per_seed.items()):
+    if values and all(isinstance(v, Mapping) for v in values):
+      for sub in values[0]:
+        subs = [v.get(sub) for v in values]
+        if all(_is_number(x) for x in subs):
+          per_seed[f"{key}/{sub}"] = subs
   mean, ci = {}, {}
   for key, values in per_seed.items():
     if values and all(_is_number(v) for v in values):

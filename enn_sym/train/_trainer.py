@@ -134,9 +134,8 @@ class ModelRun:
     self.ckpt = _checkpoints.CheckpointStore(
         os.path.join(trainer.workdir, kind, "checkpoints"),
         config.keep_checkpoints, enabled=trainer.is_main)
-    self.eval_metrics = _steps.EvalMetrics(
-        config.metrics.num_bins, config.metrics.joint_tau,
-        config.metrics.joint_kappa, config.metrics.joint_num_samples)
+    self.eval_metrics = _steps.EvalMetrics.from_config(
+        config, trainer.data.num_classes)
     self.num_traces = 0
     self.steps_run = 0  # Optimizer steps taken by this process.
     self.restored_step = None
@@ -237,7 +236,10 @@ class ModelRun:
                       )(variables, zs)
 
     dat = _steps.data_sharded(self.mesh)
-    self.eval_step = jax.jit(eval_step, in_shardings=(
+    # metrics.checked compiles the metric value checks in (checkify): a
+    # non-finite prediction or a bad label raises InputError after the call.
+    jit = metrics_lib.checked if config.metrics.checked else jax.jit
+    self.eval_step = jit(eval_step, in_shardings=(
         rep, rep, dat, rep, rep, rep, None), out_shardings=rep)
     self.predict_step = jax.jit(predict, in_shardings=(rep, dat, rep),
                                 out_shardings=NamedSharding(
@@ -807,11 +809,13 @@ class Trainer:
   def summary(self) -> dict:
     """Final evaluation of every kind; writes ``summary.json``, plots."""
     summary = {}
-    keys = _report.SUMMARY_KEYS + _report.ORBIT_KEYS
     for kind in self.runs:
       run = self._run(kind)
       results = run.final_evaluation()
       self._results[kind] = results
+      extra = run.eval_metrics.extra_keys()
+      keys = (_report.SUMMARY_KEYS + _report.EXTRA_KEYS + _report.ORBIT_KEYS
+              + tuple(k for k in results[0] if k.split("/")[0] in extra))
       summary[kind] = summarize(run.seeds, results, keys)
       if self.is_main and self.config.plots:
         _report.save_reliability_diagram(
