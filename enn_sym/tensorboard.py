@@ -56,10 +56,17 @@ class TensorBoardWriter:
     logdir: directory of the event files (created).
     enabled: ``False`` makes every call a no-op (other processes).
     flush_secs: how often tensorboardX flushes to disk.
+    purge_step: for a resumed run, the first step it writes again: events
+      of earlier event files in ``logdir`` at this step or later are hidden
+      by TensorBoard (``None``: keep all).
+    filename_suffix: appended to the event file's name. tensorboardX names
+      files by the second and the host and truncates an existing one, so a
+      writer opened again within a second needs a new suffix.
   """
 
   def __init__(self, logdir: str, enabled: bool = True,
-               flush_secs: int = 10):
+               flush_secs: int = 10, purge_step: int | None = None,
+               filename_suffix: str = ""):
     self.logdir, self.enabled = logdir, enabled
     self._writer = None
     if not enabled:
@@ -70,7 +77,9 @@ class TensorBoardWriter:
       raise _validation.InputError(
           "TensorBoard logging needs tensorboardX: pip install "
           "'enn_sym[tensorboard]' (or pip install tensorboardX).") from None
-    self._writer = SummaryWriter(logdir=logdir, flush_secs=flush_secs)
+    self._writer = SummaryWriter(logdir=logdir, flush_secs=flush_secs,
+                                 purge_step=purge_step,
+                                 filename_suffix=filename_suffix)
 
   def write(self, record: Mapping[str, Any]) -> None:
     if self._writer is None:

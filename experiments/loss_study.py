@@ -48,37 +48,45 @@ def add_curves(sweep, config, workdir: str, results: dict) -> None:
 
 def plot(path: str, config, results: dict) -> None:
   """ECE against epoch: one panel per architecture, one line per loss
-  (solid: base model; dashed: epinet), the temperature-scaled final ECE as
-  a hollow marker at the last epoch."""
+  (solid: base model; dashed: epinet). The temperature-scaled final ECE of
+  each line is a hollow marker in a column right of the last epoch, one
+  column per line (they never overlap); the legend sits below the panels."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   archs = results["axes"]["arch"]
-  fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs), 3.6),
-                           sharey=True, squeeze=False)
+  fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs), 4.2),
+                           sharey=True, squeeze=False, layout="constrained")
+  handles = {}
   for ax, arch in zip(axes[0], archs):
-    for loss in results["axes"]["loss"]:
-      cell = results["cells"].get(f"{arch}/{loss}")
-      if cell is None:
-        continue
-      for model, curve in cell["curves"].items():
-        if model not in cell["models"] or not curve["epoch"]:
-          continue
-        style, color = ("-" if model == "base" else "--"), LOSS_STYLE.get(loss)
-        ax.plot(curve["epoch"], curve["ece"], style, color=color, lw=1.4,
-                label=loss if model == "base" else f"{loss} ({model})")
-        ax.plot([curve["epoch"][-1]],
-                [cell["models"][model]["mean"]["ece_ts"]], "o", mfc="none",
-                color=color)
+    lines = [(loss, model, curve, results["cells"][f"{arch}/{loss}"])
+             for loss in results["axes"]["loss"]
+             if f"{arch}/{loss}" in results["cells"]
+             for model, curve in results["cells"][f"{arch}/{loss}"][
+                 "curves"].items()]
+    lines = [l for l in lines if l[1] in l[3]["models"] and l[2]["epoch"]]
+    last = max((c["epoch"][-1] for _, _, c, _ in lines), default=1.0)
+    gap = 0.06 * last  # Marker columns: last + gap, last + 2 gap, ...
+    for i, (loss, model, curve, cell) in enumerate(lines):
+      style, color = ("-" if model == "base" else "--"), LOSS_STYLE.get(loss)
+      label = loss if model == "base" else f"{loss} ({model})"
+      handles[label], = ax.plot(curve["epoch"], curve["ece"], style,
+                                color=color, lw=1.4)
+      ax.plot([last + gap * (i + 1)], [cell["models"][model]["mean"][
+          "ece_ts"]], "o", mfc="none", color=color, ms=6)
+    if lines:
+      ax.axvline(last + gap / 2, color="0.7", lw=0.8)
+      ax.set_xlim(right=last + gap * (len(lines) + 1))
     ax.set_title(arch)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch (right of the line: after temperature scaling)")
     ax.grid(alpha=0.3)
   axes[0][0].set_ylabel("test ECE (o: after temperature scaling)")
-  filled = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
-  if filled:
-    filled[-1].legend(fontsize=8)
+  if handles:
+    handles["after temperature scaling"], = axes[0][0].plot(
+        [], [], "o", mfc="none", color="0.3")
+    fig.legend(list(handles.values()), list(handles), loc="outside lower "
+               "center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
   fig.suptitle(config.get("figure_title", "test ECE during training"))
-  fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
 

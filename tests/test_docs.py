@@ -160,3 +160,119 @@ def test_readme_has_a_colab_badge_for_every_notebook():
     rel = _rel(path)
     assert re.search(r"colab\.research\.google\.com/github/[^)]*/blob/main/"
                      + re.escape(rel) + r"\)", text), rel
+
+
+_BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+_TRAIN_CMD = re.compile(
+    r"(?:python experiments/train\.py|enn-sym-train|python -m enn_sym)"
+    r"([^\n|&#]*)")
+
+
+def train_commands(text: str) -> list[tuple[str, list[str]]]:
+  """``(config path, [--config.KEY, ...])`` of every training command in
+  the ```bash blocks of ``text`` (line continuations joined)."""
+  out = []
+  for block in _BASH_BLOCK.findall(text):
+    block = re.sub(r"\\\n\s*", " ", block)
+    for args in _TRAIN_CMD.findall(block):
+      m = re.search(r"--config[= ](\S+)", args)
+      path = m.group(1).strip("'\"") if m else "configs/default.py"
+      if path.startswith("enn_sym:"):
+        path = f"configs/{path.split(':', 1)[1]}.py"
+      keys = re.findall(r"--config\.([\w.]+)=", args)
+      out.append((path, keys))
+  return out
+
+
+def _config_keys(path: str) -> set[str]:
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  from enn_sym.train import _checkpoints  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location("_doc_cfg", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return set(_checkpoints.flatten(module.get_config()))
+
+
+def test_training_commands_in_the_docs_name_real_configs_and_keys():
+  """Every `python experiments/train.py` / `enn-sym-train` command in a
+  ```bash block of README and docs (the multi-GPU, SLURM and TPU-pod
+  launches included) names an existing config file, and each
+  `--config.KEY=` it sets is a key of that config."""
+  seen, bad = 0, []
+  for page in PAGES:
+    with open(page) as f:
+      commands = train_commands(f.read())
+    for path, keys in commands:
+      if not os.path.exists(os.path.join(REPO, path)):
+        if path.startswith(("configs/", "enn_sym")):
+          bad.append(f"{_rel(page)}: no config {path}")
+        continue  # A user's own config (my_config.py).
+      known = _config_keys(os.path.join(REPO, path))
+      seen += 1
+      for key in keys:
+        if key not in known and not any(key.startswith(k + ".")
+                                        for k in known):
+          bad.append(f"{_rel(page)}: {path} has no key {key!r}")
+  assert not bad, bad
+  assert seen >= 5
+
+
+def test_multidevice_page_has_the_gpu_and_tpu_pod_launches():
+  with open(os.path.join(REPO, "docs", "multidevice.md")) as f:
+    text = f.read()
+  blocks = "\n".join(_BASH_BLOCK.findall(text))
+  assert "gcloud compute tpus tpu-vm ssh" in blocks and "--worker=all" in (
+      blocks)
+  assert 'pip install -U "jax[tpu]"' in blocks
+  assert "ENN_SYM_DISTRIBUTED=1" in blocks and "srun --nodes=" in blocks
+  assert 'pip install -U "jax[cuda12]"' in blocks
+  paths = [p for p, _ in train_commands(text)]
+  assert "configs/cifar10.py" in paths and len(paths) >= 4
+
+
+def test_train_commands_parser_and_key_check_catch_a_bad_key(tmp_path):
+  text = ("```bash\npython experiments/train.py --config configs/mnist.py \\\n"
+          "    --config.batch_size=8 --config.model.no_such_key=1\n"
+          "ssh x --command='cd r && enn-sym-train --config=enn_sym:digits'\n"
+          "```\n")
+  assert train_commands(text) == [
+      ("configs/mnist.py", ["batch_size", "model.no_such_key"]),
+      ("configs/digits.py", [])]
+  known = _config_keys(os.path.join(REPO, "configs", "mnist.py"))
+  assert "batch_size" in known and "model.no_such_key" not in known
+
+
+_SCRIPT_CMD = re.compile(r"python (experiments/\w+\.py)([^\n|&#]*)")
+
+
+def _defined_flags(path: str) -> set[str]:
+  with open(path) as f:
+    return set(re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", f.read()))
+
+
+def test_sweep_commands_in_the_docs_use_defined_flags():
+  """Every `python experiments/<sweep>.py --flag` in a ```bash block of
+  README and docs uses a flag that enn_sym.train.sweep_main defines
+  (regression: `--cells=`, `--cell_index=` were documented and fail)."""
+  sweep_flags = _defined_flags(os.path.join(REPO, "enn_sym", "train",
+                                            "_sweep.py")) | {"config"}
+  assert {"cell", "array_index", "report_only", "workdir"} <= sweep_flags
+  seen, bad = 0, []
+  for page in PAGES:
+    with open(page) as f:
+      blocks = [re.sub(r"\\\n\s*", " ", b)
+                for b in _BASH_BLOCK.findall(f.read())]
+    for script, args in _SCRIPT_CMD.findall("\n".join(blocks)):
+      path = os.path.join(REPO, script)
+      if not os.path.exists(path):
+        bad.append(f"{_rel(page)}: no script {script}")
+        continue
+      with open(path) as f:
+        if "sweep_main(" not in f.read():
+          continue
+      seen += 1
+      for flag in re.findall(r"(?:^|\s)--(\w+)", args):
+        if flag not in sweep_flags:
+          bad.append(f"{_rel(page)}: {script} has no flag --{flag}")
+  assert not bad, bad
+  assert seen >= 5

@@ -188,3 +188,28 @@ def test_wheel_ships_configs_types_and_scripts(tmp_path):
   entry = [n for n in names if n.endswith("entry_points.txt")]
   text = zipfile.ZipFile(wheel).read(entry[0]).decode()
   assert "enn-sym-train = enn_sym._console:train_main" in text
+
+
+def test_test_extras_hold_what_the_optional_tests_import():
+  """Tests that importorskip an optional package run in CI only when the
+  `test` extra installs it: TensorBoard (tensorboardX), the notebooks
+  (nbclient, nbformat, ipykernel), the TFDS tests."""
+  extras = _setup_cfg()["options.extras_require"]
+
+  def names(extra):
+    return {re.split(r"[<>=\[ ]", line.strip())[0].lower()
+            for line in extras[extra].strip().splitlines() if line.strip()}
+
+  test = names("test")
+  assert {"tensorboardx", "nbclient", "nbformat", "ipykernel",
+          "tensorflow-datasets", "hypothesis"} <= test
+  assert names("tensorboard") == {"tensorboardx"} <= test
+  assert names("tfds") <= test
+  skipped = set()
+  for path in glob.glob(os.path.join(REPO, "tests", "*.py")):
+    with open(path) as f:
+      skipped |= set(re.findall(r"importorskip\(\"(\w+)", f.read()))
+  module_of = {"tensorboardx": "tensorboardX", "tensorflow-datasets":
+               "tensorflow_datasets"}
+  provided = {module_of.get(n, n) for n in test}
+  assert skipped <= provided, skipped - provided

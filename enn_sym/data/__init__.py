@@ -10,6 +10,8 @@
 * Synthetic tasks with known orbits (for :mod:`enn_sym.bounds`):
   :func:`swiss_roll_task` (+ :class:`PlaneSwapGroup`), :func:`circle_task`,
   :func:`six_nine_task` -> :class:`SymmetryTask`.
+* Bring your own data: :class:`Splits` (arrays or sources for train,
+  validation and test) for ``enn_sym.train.Trainer(..., data=...)``.
 * Pipeline: :func:`train_batches` (endless, seeded, resumable),
   :func:`eval_batches` (padded, masked), :func:`make_preprocess`.
 """
@@ -51,6 +53,8 @@ from enn_sym.data._sharding import shard_for_process
 from enn_sym.data._sharding import SourceView
 from enn_sym.data._sources import read_batch
 from enn_sym.data._sources import Source
+from enn_sym.data._splits import as_splits
+from enn_sym.data._splits import Splits
 from enn_sym.data._synthetic import circle_orbit
 from enn_sym.data._synthetic import circle_task
 from enn_sym.data._synthetic import PlaneSwapGroup
@@ -85,9 +89,11 @@ __all__ = [
     "Preprocess",
     "Source",
     "SourceView",
+    "Splits",
     "SymmetryTask",
     "TFDS_DATASETS",
     "TfdsSource",
+    "as_splits",
     "circle_orbit",
     "circle_task",
     "default_data_dir",

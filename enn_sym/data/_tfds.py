@@ -155,6 +155,12 @@ class TfdsSource:
     except (AttributeError, KeyError, TypeError):
       return None
 
+  @property
+  def fingerprint(self) -> str:
+    """Stands for the content (``enn_sym.data.Splits`` does not read the
+    split to hash it): the TFDS name, split and size."""
+    return f"tfds:{self.name}:{self.split}:{len(self)}"
+
   def __repr__(self) -> str:
     return (f"TfdsSource(name={self.name!r}, split={self.split!r}, "
             f"num_examples={len(self)}, data_dir={self.data_dir!r})")

@@ -45,7 +45,7 @@ NON_MODEL_FIELDS = (
     "eval_num_indices", "checkpoint_every", "keep_checkpoints",
     "temperature_scaling", "progress_bar", "plots", "steps_per_call",
     "resume", "resume_changes", "symmetry.eval_group", "data.prefetch",
-    "data.data_dir", "data.on_device")
+    "data.data_dir", "data.on_device", "tensorboard")
 _NON_MODEL_PREFIXES = ("metrics.",)
 
 CONFIG_FILE = "config.json"

@@ -202,6 +202,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.metrics.checked = False
   c.progress_bar = True
   c.plots = True
+  # TensorBoard event files of metrics.jsonl in workdir/tensorboard/<model>
+  # (needs the extra: pip install 'enn_sym[tensorboard]').
+  c.tensorboard = False
   return c
 
 
@@ -558,6 +561,9 @@ def _validate_engine(flat) -> None:
   if group:
     valid = POINT_GROUPS if flat["data.name"] == "tetris" else IMAGE_GROUPS
     _check_choice(flat, "data.augment_group", valid, allow_empty=True)
+  if not isinstance(flat["tensorboard"], bool):
+    _fail("tensorboard", f"must be True or False; got "
+          f"{flat['tensorboard']!r}.")
   if not isinstance(flat["data.on_device"], bool):
     _fail("data.on_device", f"must be True or False; got "
           f"{flat['data.on_device']!r}.")

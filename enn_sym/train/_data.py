@@ -35,14 +35,57 @@ def _rotate(source, seed: int, mode: str):
   return _rotated.RotatedSource(source, seed=seed, mode=mode)
 
 
-class RunData:
-  """The splits of one run, this process's part of them, preprocessing."""
+def check_user_data(config, splits: data_lib.Splits) -> None:
+  """The config fields that cannot apply to one's own data (ConfigError)."""
+  if config.data.name == "tetris":
+    raise _config.ConfigError(
+        "config.data.name = 'tetris' (point clouds) cannot be combined with "
+        "data=: user data are images [N, H, W, C]; leave data.name at its "
+        "default.")
+  if config.data.normalize:
+    raise _config.ConfigError(
+        "config.data.normalize has no statistics for user data (data=); "
+        "normalise the arrays yourself and set data.normalize = False.")
+  if config.early_stopping.patience and "validation" not in splits.sources:
+    raise _config.ConfigError(
+        "config.early_stopping.patience needs a validation split: pass "
+        "Splits(validation=...) or set early_stopping.patience = 0.")
 
-  def __init__(self, config):
+
+def user_data_config(config, splits: data_lib.Splits):
+  """A copy of ``config`` that records the user data's fingerprint.
+
+  ``data.source`` becomes ``'user'`` and ``data.user`` holds
+  :meth:`enn_sym.data.Splits.fingerprint`; the workdir binds this copy, so
+  resuming on other data (or on a named data set) is refused.
+  """
+  bound = config.copy_and_resolve_references()
+  with bound.unlocked():
+    bound.data.source = "user"
+    bound.data.user = splits.fingerprint()
+  return bound
+
+
+class RunData:
+  """The splits of one run, this process's part of them, preprocessing.
+
+  Args:
+    config: the run's config.
+    splits: user data (:class:`enn_sym.data.Splits`) in place of the named
+      data set of ``config.data``; no preprocessing but the 1/255 scaling of
+      integer pixels.
+  """
+
+  def __init__(self, config, splits: data_lib.Splits | None = None):
     name = config.data.name
     self.config = config
-    self.num_classes = _config.NUM_CLASSES[name]
-    if config.data.source == "embedded" and name == "tetris":
+    self.user = splits is not None
+    self.name = "user data" if self.user else name
+    self.num_classes = (splits.num_classes if self.user
+                        else _config.NUM_CLASSES[name])
+    if self.user:
+      self.splits = splits.sources
+    elif config.data.source == "embedded" and name == "tetris":
       points = _pointsets.tetris_dataset(
           config.data.tetris_per_class, seed=config.data.split_seed,
           rotate=config.data.tetris_rotate)
@@ -76,7 +119,7 @@ class RunData:
         k: data_lib.shard_for_process(v, drop_remainder=(k == "train"))
         for k, v in self.splits.items()}
     self.normalize = bool(config.data.normalize) or None
-    if name == "tetris":
+    if name == "tetris" or self.user:
       self.eval_preprocess = None
     else:
       self.eval_preprocess = data_lib.make_preprocess(
@@ -94,7 +137,7 @@ class RunData:
     return self.train_preprocess_for(self.config.seed)
 
   def train_preprocess_for(self, seed: int):
-    if self.config.data.name == "tetris":
+    if self.config.data.name == "tetris" or self.user:
       return None
     return data_lib.make_preprocess(self.config.data.name, train=True,
                                     seed=seed, normalize=self.normalize)
@@ -140,7 +183,7 @@ def _train_subset(source, size: int, seed: int):
   if not hasattr(source, "subset") or not hasattr(source, "labels"):
     raise _config.ConfigError(
         "config.data.train_size needs an in-memory train split (embedded "
-        "data); set it to 0 for TFDS data.")
+        "data or arrays); set it to 0 for TFDS data or other sources.")
   n = len(source)
   if size > n:
     raise _config.ConfigError(

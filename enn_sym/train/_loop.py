@@ -41,21 +41,25 @@ def maybe_initialize_distributed() -> bool:
   return False
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, dict[str, Any]]:
+def train_and_evaluate(config, workdir: str, data: Any = None
+                       ) -> dict[str, dict[str, Any]]:
   """Trains and evaluates every model in ``config.models``.
 
   Args:
     config: an ``ml_collections.ConfigDict`` following
       :func:`enn_sym.train.default_config` (validated here).
     workdir: output directory; a run resumes from the checkpoints in it
-      (when they were written by the same model config).
+      (when they were written by the same model config and data).
+    data: one's own data in place of ``config.data``'s named data set:
+      :class:`enn_sym.data.Splits` or a dict of splits (see
+      :class:`enn_sym.train.Trainer`).
 
   Returns:
     ``{model: {metric: mean over seeds, 'seeds', 'per_seed', 'ci95',
     'stop_reason', 'steps_trained', 'best_step'}}``, also written to
     ``workdir/summary.json``.
   """
-  trainer = _trainer.Trainer(config, workdir)
+  trainer = _trainer.Trainer(config, workdir, data=data)
   trainer.init_or_restore()
   trainer.train()
   summary = trainer.summary()

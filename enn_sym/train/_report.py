@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any, Mapping, Sequence
@@ -17,6 +18,9 @@ EXTRA_KEYS = ("classwise_ece", "ece_boot_low", "ece_boot_high")
 ORBIT_SCALARS = ("invariance_tv_mean", "invariance_tv_max", "flip_rate")
 ORBIT_KEYS = ORBIT_SCALARS + ("orbit_accuracy", "orbit_nll", "orbit_ece",
                               "orbit_mutual_info", "orbit_elements")
+
+
+_BOARD_FILES = itertools.count()
 
 
 def to_jsonable(value: Any) -> Any:
@@ -64,6 +68,69 @@ class JsonlWriter:
         f.writelines(kept)
       os.replace(tmp, self.path)
     return len(lines) - len(kept)
+
+
+class RunWriter:
+  """``metrics.jsonl`` and, optionally, TensorBoard event files of it.
+
+  With ``tensorboard_dir`` every record also goes to the TensorBoard run
+  ``<tensorboard_dir>/<model>`` (:class:`enn_sym.tensorboard.TensorBoardWriter`,
+  the ``enn_sym[tensorboard]`` extra). :meth:`drop_after` (a resumed model)
+  reopens that run with ``purge_step = step + 1``, so TensorBoard hides the
+  events the resumed run writes again, as ``metrics.jsonl`` drops them.
+  """
+
+  def __init__(self, path: str, tensorboard_dir: str | None = None,
+               enabled: bool = True):
+    self.jsonl = JsonlWriter(path, enabled=enabled)
+    self.path, self.enabled = path, enabled
+    self.tensorboard_dir = tensorboard_dir
+    self._boards: dict[str, Any] = {}
+    if tensorboard_dir is not None:
+      from enn_sym import tensorboard  # pylint: disable=g-import-not-at-top
+      self._board_cls = tensorboard.TensorBoardWriter
+      try:
+        import tensorboardX  # pylint: disable=g-import-not-at-top,unused-import
+      except ImportError:
+        from enn_sym.train import _config  # pylint: disable=g-import-not-at-top
+        raise _config.ConfigError(
+            "config.tensorboard = True needs tensorboardX: pip install "
+            "'enn_sym[tensorboard]' (or set config.tensorboard = False)."
+        ) from None
+
+  def _board(self, model: str, purge_step: int | None = None):
+    if model not in self._boards or purge_step is not None:
+      if model in self._boards:
+        self._boards[model].close()
+      # A new file each time (see TensorBoardWriter's filename_suffix).
+      self._boards[model] = self._board_cls(
+          os.path.join(self.tensorboard_dir, model), enabled=self.enabled,
+          purge_step=purge_step,
+          filename_suffix=f".{os.getpid()}.{next(_BOARD_FILES)}")
+    return self._boards[model]
+
+  def write(self, record: Mapping[str, Any]) -> None:
+    self.jsonl.write(record)
+    if self.tensorboard_dir is not None and "step" in record:
+      self._board(str(record.get("model", "run"))).write(record)
+
+  def drop_after(self, model: str, step: int) -> int:
+    """As :meth:`JsonlWriter.drop_after`; hides the TensorBoard events past
+    ``step`` too."""
+    if self.tensorboard_dir is not None:
+      self._board(model, purge_step=int(step) + 1)
+    return self.jsonl.drop_after(model, step)
+
+  def flush(self) -> None:
+    """Writes the pending TensorBoard events out. tensorboardX's own flush
+    leaves queued events behind, so this closes the event files; a later
+    record opens a new one in the same run directory."""
+    self.close()
+
+  def close(self) -> None:
+    for board in self._boards.values():
+      board.close()
+    self._boards = {}
 
 
 def format_table(summary: Mapping[str, Mapping[str, float]],

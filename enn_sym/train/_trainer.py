@@ -41,12 +41,14 @@ import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from enn_sym import base as base_lib
+from enn_sym import data as data_lib
 from enn_sym import metrics as metrics_lib
 from enn_sym.symmetry import _invariance
 from enn_sym.train import _checkpoints
 from enn_sym.train import _config
 from enn_sym.train import _data
 from enn_sym.train import _models
+from enn_sym.train import _progress
 from enn_sym.train import _report
 from enn_sym.train import _steps
 
@@ -504,10 +506,11 @@ class ModelRun:
     stream = self.data.train_stream(self.seeds, trainer.local_batch, start,
                                     self.mesh, self._xs_sharding,
                                     self._x_sharding)
-    bar = tqdm.tqdm(total=config.num_steps, initial=start, desc=self.kind,
-                    disable=not config.progress_bar or not trainer.is_main,
-                    dynamic_ncols=True, mininterval=1.0)
-    t_log, n_log = None, 0
+    progress = _progress.Progress(
+        config.num_steps, start, self.kind,
+        config.batch_size * len(self.seeds),
+        enabled=config.progress_bar and trainer.is_main,
+        clock=trainer.clock, bar_factory=trainer.bar_factory)
     step = start
     try:
       self._raise_non_finite(rs)
@@ -515,21 +518,15 @@ class ModelRun:
         rs, outs = self.multi_step(rs, stream.arrays, stream.take(n_call))
         step += n_call
         self.steps_run += n_call
-        bar.update(n_call)
-        if t_log is None:  # The clock starts after the first (compiling) call.
-          jax.block_until_ready(outs["loss"])
-          t_log, n_log = time.perf_counter(), 0
-        else:
-          n_log += n_call
+        # The clock starts after the first (compiling) call.
+        progress.advance(n_call, lambda: jax.block_until_ready(outs["loss"]))
         is_last = step >= config.num_steps
         if step % config.log_every == 0 or is_last:
           record = jax.device_get(jax.tree.map(lambda x: x[-1], outs))
-          elapsed = time.perf_counter() - t_log
-          rate = n_log * config.batch_size * len(self.seeds) / max(
-              elapsed, 1e-9)
+          rate = progress.rate()
           losses = np.asarray(record["loss"])
-          bar.set_postfix(loss=f"{float(np.mean(losses)):.4f}",
-                          ex_s=f"{rate:.0f}")
+          progress.set_postfix(loss=f"{float(np.mean(losses)):.4f}",
+                               ex_s=f"{rate:.0f}")
           for i, s in enumerate(self.seeds):
             trainer.writer.write({
                 "model": self.kind, "step": step, "split": "train",
@@ -537,6 +534,9 @@ class ModelRun:
                 **{k: float(v[i]) for k, v in record.items()}})
           self._raise_non_finite(rs)
         eval_now = step % config.eval_every == 0
+        if eval_now or is_last or step % config.checkpoint_every == 0:
+          # Evaluations and checkpoint writes are not timed.
+          progress.pause(lambda: jax.block_until_ready(rs))  # pylint: disable=cell-var-from-loop
         if self.early and (eval_now or is_last):
           rs = self._early_stopping_check(rs, step)
         done = not bool(np.any(np.asarray(rs.active)))
@@ -547,15 +547,15 @@ class ModelRun:
           for s, r in zip(self.seeds, self.evaluate("test", which="final")):
             trainer.writer.write({"model": self.kind, "step": step,
                                   "split": "test", "seed": s, **_scalars(r)})
-          t_log, n_log = time.perf_counter(), 0  # Evaluation is not timed.
         if step % config.checkpoint_every == 0 or is_last or done:
           self._raise_non_finite(rs)
           self._save(rs, stream, step)
+        progress.resume()
       self._raise_non_finite(rs)
     finally:
       self.state = rs
       stream.close()
-      bar.close()
+      progress.close()
     return rs
 
   def run_calls(self, num_calls: int) -> float:
@@ -692,13 +692,28 @@ class Trainer:
       (validated here).
     workdir: the output directory, tied to ``config`` (see
       ``enn_sym.train._checkpoints``).
+    data: one's own data in place of the named data set of ``config.data``:
+      :class:`enn_sym.data.Splits` or a dict ``{'train', 'test'[,
+      'validation']}`` of splits, each a dict of numpy arrays ``{'image':
+      [N, H, W, C], 'label': int [N]}`` or any source. The workdir records
+      the data's content hash (``data.user`` in ``config.json``), so it
+      resumes only on the same data.
 
   Raises:
-    ConfigError: a bad config, or a workdir written by another config.
+    ConfigError: a bad config, or a workdir written by another config or
+      other data.
+    InputError: bad user data (the message names the split and the fix).
   """
 
-  def __init__(self, config, workdir: str):
+  # The progress bar's clock and bar (tests inject fakes; see _progress).
+  clock = time.perf_counter
+  bar_factory = tqdm.tqdm
+
+  def __init__(self, config, workdir: str, data: Any = None):
+    splits = None if data is None else data_lib.as_splits(data)
     _config.validate_config(config)
+    if splits is not None:
+      _data.check_user_data(config, splits)
     n = jax.device_count()
     if config.batch_size % n:
       raise _config.ConfigError(
@@ -713,11 +728,16 @@ class Trainer:
       raise _config.ConfigError(f"cannot create --workdir {workdir!r}: "
                                 f"{e.strerror}; choose a writable "
                                 f"directory.") from None
-    _checkpoints.bind_workdir(config, workdir, write=self.is_main)
-    self.writer = _report.JsonlWriter(os.path.join(workdir, "metrics.jsonl"),
-                                      enabled=self.is_main)
+    bound = (config if splits is None
+             else _data.user_data_config(config, splits))
+    _checkpoints.bind_workdir(bound, workdir, write=self.is_main)
+    self.writer = _report.RunWriter(
+        os.path.join(workdir, "metrics.jsonl"),
+        tensorboard_dir=(os.path.join(workdir, "tensorboard")
+                         if config.tensorboard else None),
+        enabled=self.is_main)
     self.mesh = _steps.make_mesh()
-    self.data = _data.RunData(config)
+    self.data = _data.RunData(config, splits)
     self.local_batch = config.batch_size // self.data.process_count
     local_devices = jax.local_device_count()
     per_process = math.ceil(config.eval_batch_size / self.data.process_count)
@@ -773,6 +793,7 @@ class Trainer:
           "stop_reason": [STOP_REASONS[int(s)] for s in np.asarray(rs.stop)],
           "steps_trained": np.asarray(rs.steps_trained).tolist(),
           "best_step": np.asarray(rs.best_step).tolist()}
+    self.writer.flush()
     return out
 
   def evaluate(self, split: str, kind: str | None = None) -> dict:
@@ -799,8 +820,9 @@ class Trainer:
       if self.is_main and self.config.plots:
         _report.save_reliability_diagram(
             os.path.join(self.workdir, f"reliability_{kind}.png"), results[0],
-            f"{kind} on {self.config.data.name} (test, seed "
+            f"{kind} on {self.data.name} (test, seed "
             f"{run.seeds[0]})")
     if self.is_main:
       _report.write_summary(self.workdir, summary)
+    self.writer.flush()
     return summary
