@@ -474,3 +474,20 @@ def test_plot_curves_draws_a_band_per_loss(tmp_path, monkeypatch):
   assert len(bands) == 4  # two losses x two metrics
   expected = train.curve_band(curve["ece"])
   assert bands[0] == (expected["low"], expected["high"])
+
+
+@pytest.mark.slow
+def test_regime_config_smoke(tmp_path):
+  """Two cells of the regime config train for real at a tiny size (two
+  seeds vmapped, two epochs) and the report has both seeds' curves."""
+  config = REGIME()
+  config.num_epochs = 2
+  config.seeds = (0, 1)
+  results = study.run(config, str(tmp_path), ["lenet/ce", "lenet/focal_g3"])
+  assert set(results["cells"]) == {"lenet/ce", "lenet/focal_g3"}
+  for cell in results["cells"].values():
+    curve = cell["seed_curves"]["base"]
+    assert curve["seeds"] == [0, 1] and curve["epoch"] == [1.0, 2.0]
+    assert np.isfinite(np.asarray(curve["nll"])).all()
+    assert cell["models"]["base"]["stop_reason"] == ["max_steps"] * 2
+  assert {r["metric"] for r in results["versus_ce"]} == set(study.COMPARED)
