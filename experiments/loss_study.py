@@ -110,7 +110,7 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
     plot(os.path.join(workdir, "loss_study.png"), config, results)
     train.plot_curves(os.path.join(workdir, "loss_study_curves.png"), results,
                       ("ece", "nll"), line_axis="loss", colors=LOSS_STYLE,
-                      final={"ece": "ece_ts"},
+                      final={"ece": "ece_ts"}, log_y=True,
                       title=config.get("figure_title", None))
   print("\n" + table, flush=True)
   return results

@@ -474,6 +474,11 @@ def test_plot_curves_draws_a_band_per_loss(tmp_path, monkeypatch):
   assert len(bands) == 4  # two losses x two metrics
   expected = train.curve_band(curve["ece"])
   assert bands[0] == (expected["low"], expected["high"])
+  scales = []
+  monkeypatch.setattr(mpl_axes.Axes, "set_yscale",
+                      lambda self, v, **kw: scales.append(v))
+  train.plot_curves(str(path), results, ("ece", "nll"), log_y=True)
+  assert scales == ["log", "log"]  # one per row
 
 
 @pytest.mark.slow

@@ -425,14 +425,15 @@ def plot_curves(path: str, results: Mapping[str, Any],
                 line_axis: str | None = None,
                 colors: Mapping[str, str] | None = None,
                 final: Mapping[str, str] | None = None,
-                title: str | None = None) -> None:
+                log_y: bool = False, title: str | None = None) -> None:
   """Test curves against epoch from each cell's ``seed_curves`` (see
   :func:`read_seed_curves`): the mean over seeds with its 95% CI band, one
   row per metric, one column per level combination of the axes other than
   ``line_axis`` (the last axis by default), one line per level of
   ``line_axis`` and model. ``final`` maps a metric to a per-model summary
   metric drawn as a hollow marker (mean) at the last epoch, e.g.
-  ``{"ece": "ece_ts"}``."""
+  ``{"ece": "ece_ts"}``. ``log_y``: logarithmic y axes (a late rise of a
+  small NLL stays visible next to the first epochs' large values)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -442,7 +443,8 @@ def plot_curves(path: str, results: Mapping[str, Any],
   panel_axes = [a for a in axes if a != line_axis]
   panels = list(itertools.product(*(results["axes"][a] for a in panel_axes)))
   fig, grid = plt.subplots(len(metrics), len(panels),
-                           figsize=(4.6 * len(panels), 3.2 * len(metrics)),
+                           figsize=(max(4.6 * len(panels), 7.0),
+                                    3.2 * len(metrics)),
                            squeeze=False, sharex=True)
   levels = list(results["axes"][line_axis])
   for col, panel in enumerate(panels):
@@ -471,7 +473,9 @@ def plot_curves(path: str, results: Mapping[str, Any],
                     color=color)
     for row, metric in enumerate(metrics):
       ax = grid[row][col]
-      ax.grid(alpha=0.3)
+      ax.grid(alpha=0.3, which="both")
+      if log_y:
+        ax.set_yscale("log")
       if row == 0:
         ax.set_title(" / ".join(panel) if panel else "", fontsize=9)
       if row == len(metrics) - 1:
