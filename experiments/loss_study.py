@@ -15,7 +15,12 @@ epoch (``eval_every = steps_per_epoch``) and temperature scaling on the
 validation split at the end. Finished cells are skipped, unfinished ones
 resume from their checkpoints. The report (``results.json``, ``results.md``,
 ``loss_study.png``: ECE against epoch, one panel per architecture, one line
-per loss) covers whatever cells are finished.
+per loss; ``loss_study_curves.png``: test ECE and NLL against epoch, mean
+over seeds with 95% CI bands; the differences from ``ce`` paired by seed)
+covers whatever cells are finished.
+
+  python experiments/loss_study.py --config configs/loss_study_regime.py \
+      --workdir /tmp/loss_study_regime   # the over-training regime (digits)
 """
 
 from __future__ import annotations
@@ -25,25 +30,32 @@ import os
 from enn_sym import train
 
 COLUMNS = ("accuracy", "nll", "ece", "ece_ts", "temperature", "min_ece",
-           "min_ece_epoch")
+           "min_ece_epoch", "min_nll", "min_nll_epoch", "nll_rise")
+# Differences from cross-entropy, paired by seed.
+COMPARED = ("ece", "ece_ts", "nll", "accuracy", "min_nll", "min_nll_epoch")
 LOSS_STYLE = {"ce": "tab:blue", "entropy_reg": "tab:orange",
-              "logit_l1": "tab:green", "focal": "tab:red"}
+              "logit_l1": "tab:green", "focal": "tab:red",
+              "focal_g1": "tab:pink", "focal_g2": "tab:purple",
+              "focal_g3": "tab:red"}
 _CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                        "configs", "loss_study_mnist5k.py")
 
 
 def add_curves(sweep, config, workdir: str, results: dict) -> None:
-  """Each model's test curves of its first seed and its lowest test ECE."""
+  """Each model's test curves (``curves``: its first seed; ``seed_curves``:
+  every seed) and per seed the lowest test ECE and NLL, their epochs and
+  how far the NLL rose again by the end (``nll_rise``)."""
   for name, cell in results["cells"].items():
     run_dir = sweep.run_dirs(workdir, sweep.cell(name))[0]
-    curves = train.read_curves(run_dir, int(config.steps_per_epoch))
-    cell["curves"] = curves
+    cell["curves"] = train.read_curves(run_dir, int(config.steps_per_epoch))
+    seed_curves = train.read_seed_curves(run_dir, int(config.steps_per_epoch))
+    cell["seed_curves"] = seed_curves
     for model, st in cell["models"].items():
-      curve = curves.get(model)
-      if curve and curve["ece"]:
-        best = min(range(len(curve["ece"])), key=curve["ece"].__getitem__)
-        st["min_ece"], st["min_ece_epoch"] = (curve["ece"][best],
-                                              curve["epoch"][best])
+      curve = seed_curves.get(model)
+      if curve and curve["epoch"]:
+        train.add_per_seed(st, {**train.curve_minima(curve, "ece"),
+                                **train.curve_minima(curve, "nll")},
+                           curve["seeds"])
 
 
 def plot(path: str, config, results: dict) -> None:
@@ -96,9 +108,18 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
   figure."""
   add_curves(sweep, config, workdir, results)
   table = train.markdown_table(results, COLUMNS)
+  if "ce" in results["axes"]["loss"]:
+    results["versus_ce"] = train.compare(results, "loss", "ce", COMPARED)
+    table += "\n\nDifference from `ce`, paired by seed:\n\n" + (
+        train.comparison_table(results["versus_ce"], ("arch", "loss",
+                                                      "model", "metric")))
   train.write_results(workdir, results, table)
   if results["cells"]:
     plot(os.path.join(workdir, "loss_study.png"), config, results)
+    train.plot_curves(os.path.join(workdir, "loss_study_curves.png"), results,
+                      ("ece", "nll"), line_axis="loss", colors=LOSS_STYLE,
+                      final={"ece": "ece_ts"}, log_y=True,
+                      title=config.get("figure_title", None))
   print("\n" + table, flush=True)
   return results
 

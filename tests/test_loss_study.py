@@ -104,9 +104,13 @@ def test_grid_resume_and_report(tmp_path):
   curve = results["cells"]["vgg/focal"]["curves"]["base"]
   assert curve["epoch"] == [1.0, 2.0, 3.0]
   st = results["cells"]["vgg/focal"]["models"]["base"]
-  assert (st["min_ece"], st["min_ece_epoch"]) == (0.1 / 3, 3.0)
-  table = (tmp_path / "results.md").read_text()
-  assert table.count("\n") == 12 + 2
+  assert (st["mean"]["min_ece"], st["mean"]["min_ece_epoch"]) == (0.1 / 3,
+                                                                  3.0)
+  table, versus = (tmp_path / "results.md").read_text().split(
+      "\n\nDifference from `ce`, paired by seed:\n\n")
+  assert table.count("\n") == 12 + 1
+  # 3 archs x 3 losses x metrics, a header and a separator line.
+  assert versus.strip().count("\n") + 1 == 9 * len(study.COMPARED) + 2
   assert os.path.getsize(tmp_path / "loss_study.png") > 10_000
   assert json.loads((tmp_path / "results.json").read_text()) == json.loads(
       json.dumps(results))
@@ -298,3 +302,197 @@ def test_frozen_base_epinet_trains_only_the_head():
           base_state.variables, state.variables)
   np.testing.assert_allclose(out.extra["base_logits"], base_logits, rtol=1e-5,
                              atol=1e-6)
+
+
+# --- The over-training regime config and the per-seed curves ---------------
+
+REGIME = _load("configs/loss_study_regime.py", "_ls_regime").get_config
+
+
+def test_regime_grid_is_the_over_training_regime():
+  config = REGIME()
+  cells = {c.name: c.config for c in _sweep(config).cells}
+  assert sorted(cells) == [f"lenet/{l}" for l in (
+      "ce", "entropy_reg", "focal_g1", "focal_g2", "focal_g3", "logit_l1")]
+  assert [cells[f"lenet/focal_g{g}"].loss.gamma for g in (1, 2, 3)] == [
+      1.0, 2.0, 3.0]
+  assert all(cells[f"lenet/focal_g{g}"].loss.name == "focal"
+             for g in (1, 2, 3))
+  # The shared losses have the CIFAR-10 grid's hyperparameters.
+  grid = CIFAR().axes.loss.to_dict()
+  for loss in ("ce", "entropy_reg", "logit_l1"):
+    assert config.axes.loss[loss].to_dict() == grid[loss]
+  assert len(config.seeds) >= 5
+  for cfg in cells.values():
+    train.validate_config(cfg)
+    assert (cfg.optimizer.name, cfg.optimizer.schedule) == ("adam",
+                                                            "constant")
+    assert cfg.loss.weight_decay == 0.0
+    assert cfg.early_stopping.patience == 0  # no early stopping, on purpose
+    assert cfg.eval_every == config.steps_per_epoch == cfg.steps_per_call
+    assert cfg.num_steps == config.num_epochs * config.steps_per_epoch
+    assert cfg.model.base == "lenet" and cfg.data.name == "digits"
+  # 539 train digits at batch 32: 16 steps per epoch.
+  assert config.steps_per_epoch == 539 // cfg.batch_size == 16
+
+
+def _write_seed_metrics(path, rows):
+  path.mkdir(parents=True, exist_ok=True)
+  (path / "metrics.jsonl").write_text("".join(
+      json.dumps({"model": "base", "split": "test", **r}) + "\n"
+      for r in rows))
+
+
+def test_read_seed_curves_keeps_the_steps_of_every_seed(tmp_path):
+  rows = [{"step": st, "seed": sd, "nll": 10 * sd + st, "ece": 0.1}
+          for st in (2, 4) for sd in (1, 0)]
+  rows.append({"step": 6, "seed": 0, "nll": 0.0, "ece": 0.1})  # seed 1 cut
+  rows.append({"step": 4, "seed": 1, "nll": 99.0, "ece": 0.2})  # resumed
+  rows.append({"model": "base", "split": "train", "step": 2, "seed": 0,
+               "loss": 1.0})
+  _write_seed_metrics(tmp_path, rows)
+  curves = train.read_seed_curves(str(tmp_path), 2, keys=("nll", "ece"))
+  assert curves["base"]["epoch"] == [1.0, 2.0]
+  assert curves["base"]["seeds"] == [0, 1]
+  assert curves["base"]["nll"] == [[2.0, 4.0], [12.0, 99.0]]
+  assert curves["base"]["ece"] == [[0.1, 0.1], [0.1, 0.2]]
+  assert train.read_seed_curves(str(tmp_path / "none")) == {}
+
+
+def test_curve_band_is_the_t_interval_per_epoch():
+  band = train.curve_band([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+  # Hand-computed: mean 2, sd 1, t_{0.975, 2} = 4.302653 -> 2.484138.
+  assert band["mean"] == pytest.approx([2.0, 5.0])
+  assert band["low"] == pytest.approx([2 - 2.484138, 5.0], abs=1e-6)
+  assert band["high"] == pytest.approx([2 + 2.484138, 5.0], abs=1e-6)
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  lo, hi = stats.t.interval(0.95, 2, loc=2.0, scale=1 / np.sqrt(3))
+  assert (band["low"][0], band["high"][0]) == pytest.approx((lo, hi))
+  one = train.curve_band([[0.3, 0.4]])
+  assert one["low"] == one["mean"] == one["high"] == [0.3, 0.4]
+  with pytest.raises(ValueError, match="seeds x epochs"):
+    train.curve_band([0.1, 0.2])
+
+
+def test_curve_minima_per_seed():
+  curve = {"epoch": [1.0, 2.0, 3.0, 4.0], "seeds": [0, 1, 2],
+           "nll": [[0.5, 0.2, 0.3, 0.4], [0.3, 0.1, 0.1, float("nan")],
+                   [float("nan")] * 4]}
+  out = train.curve_minima(curve, "nll")
+  assert out["min_nll"][:2] == [0.2, 0.1]
+  assert out["min_nll_epoch"][:2] == [2.0, 2.0]  # the first of a tie
+  assert out["nll_rise"][:2] == pytest.approx([0.2, 0.0])  # last finite
+  assert all(np.isnan(out[k][2]) for k in out)
+
+
+def test_add_per_seed_aligns_by_seed():
+  st = {"seeds": [2, 0], "per_seed": {}, "mean": {}, "ci95": {}}
+  train.add_per_seed(st, {"m": [1.0, 3.0]}, [0, 2])  # curve order 0, 2
+  assert st["per_seed"]["m"] == [3.0, 1.0]
+  assert st["mean"]["m"] == 2.0 and st["ci95"]["m"][0] < 2.0
+  one = {"seeds": [0], "per_seed": {}, "mean": {}, "ci95": {}}
+  train.add_per_seed(one, {"m": [4.0]}, [None])  # a run without seed ids
+  assert one["per_seed"]["m"] == [4.0]
+  with pytest.raises(ValueError, match="not all among"):
+    train.add_per_seed(st, {"m": [1.0, 3.0]}, [0, 1])
+
+
+def _fake_seed_train(calls):
+  """train_and_evaluate's files for a seed-vmapped run: seed s of loss L has
+  test NLL |epoch - 2| + offset and ECE ``ece(L) + 0.01 s`` every epoch."""
+  ece = {"ce": 0.10, "focal_g2": 0.06}
+
+  def fake(cfg, workdir):
+    calls.append(workdir)
+    loss = os.path.basename(workdir)
+    seeds = list(cfg.seeds)
+    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+      for epoch in range(1, 5):
+        for s in seeds:
+          f.write(json.dumps({
+              "model": "base", "split": "test", "seed": s, "step": 16 * epoch,
+              "nll": abs(epoch - 2) + 0.1 * s, "accuracy": 0.9,
+              "ece": ece.get(loss, 0.1) + 0.01 * s}) + "\n")
+    per_seed = {k: [0.5] * len(seeds) for k in train._report.SUMMARY_KEYS}
+    per_seed["ece"] = [ece.get(loss, 0.1) + 0.01 * s for s in seeds]
+    summary = {"base": {**{k: 0.5 for k in train._report.SUMMARY_KEYS},
+                        "seeds": seeds, "per_seed": per_seed}}
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f)
+    return summary
+
+  return fake
+
+
+def test_regime_report_per_seed_curves_and_differences_from_ce(tmp_path):
+  config = REGIME()
+  config.num_epochs = 4
+  calls = []
+  results = study.run(config, str(tmp_path), ["lenet/ce", "lenet/focal_g2"],
+                      train_fn=_fake_seed_train(calls))
+  assert len(calls) == 2  # one seed-vmapped program per cell
+  cell = results["cells"]["lenet/focal_g2"]
+  curve = cell["seed_curves"]["base"]
+  assert curve["seeds"] == list(config.seeds)
+  assert curve["epoch"] == [1.0, 2.0, 3.0, 4.0]
+  st = cell["models"]["base"]
+  assert st["per_seed"]["min_nll_epoch"] == [2.0] * 5
+  assert st["per_seed"]["nll_rise"] == pytest.approx([2.0] * 5)
+  assert st["per_seed"]["min_ece"] == pytest.approx(
+      [0.06 + 0.01 * s for s in config.seeds])
+  rows = {(r["loss"], r["metric"]): r for r in results["versus_ce"]}
+  ece = rows[("focal_g2", "ece")]  # 0.06 - 0.10 in every seed
+  assert ece["mean"] == pytest.approx(-0.04) and ece["n"] == 5
+  assert ece["conclusion"] == "lowers"
+  assert rows[("focal_g2", "min_nll_epoch")]["conclusion"] == (
+      "no measurable difference")
+  assert "Difference from `ce`" in (tmp_path / "results.md").read_text()
+  assert os.path.getsize(tmp_path / "loss_study_curves.png") > 10_000
+
+
+def test_plot_curves_draws_a_band_per_loss(tmp_path, monkeypatch):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import axes as mpl_axes  # pylint: disable=g-import-not-at-top
+  bands = []
+  fill = mpl_axes.Axes.fill_between
+  monkeypatch.setattr(mpl_axes.Axes, "fill_between", lambda self, x, lo, hi,
+                      **kw: bands.append((list(lo), list(hi))) or fill(
+                          self, x, lo, hi, **kw))
+  curve = {"epoch": [1.0, 2.0], "seeds": [0, 1],
+           "ece": [[0.1, 0.2], [0.3, 0.4]], "nll": [[1.0, 1.0], [1.0, 1.0]]}
+  st = {"seeds": [0, 1], "per_seed": {}, "mean": {"ece_ts": 0.1},
+        "ci95": {}}
+  results = {"axes": {"loss": ["ce", "focal"]},
+             "cells": {l: {"levels": {"loss": l}, "models": {"base": st},
+                           "seed_curves": {"base": curve}}
+                       for l in ("ce", "focal")}}
+  path = tmp_path / "c.png"
+  train.plot_curves(str(path), results, ("ece", "nll"),
+                    final={"ece": "ece_ts"})
+  assert path.stat().st_size > 5_000
+  assert len(bands) == 4  # two losses x two metrics
+  expected = train.curve_band(curve["ece"])
+  assert bands[0] == (expected["low"], expected["high"])
+  scales = []
+  monkeypatch.setattr(mpl_axes.Axes, "set_yscale",
+                      lambda self, v, **kw: scales.append(v))
+  train.plot_curves(str(path), results, ("ece", "nll"), log_y=True)
+  assert scales == ["log", "log"]  # one per row
+
+
+@pytest.mark.slow
+def test_regime_config_smoke(tmp_path):
+  """Two cells of the regime config train for real at a tiny size (two
+  seeds vmapped, two epochs) and the report has both seeds' curves."""
+  config = REGIME()
+  config.num_epochs = 2
+  config.seeds = (0, 1)
+  results = study.run(config, str(tmp_path), ["lenet/ce", "lenet/focal_g3"])
+  assert set(results["cells"]) == {"lenet/ce", "lenet/focal_g3"}
+  for cell in results["cells"].values():
+    curve = cell["seed_curves"]["base"]
+    assert curve["seeds"] == [0, 1] and curve["epoch"] == [1.0, 2.0]
+    assert np.isfinite(np.asarray(curve["nll"])).all()
+    assert cell["models"]["base"]["stop_reason"] == ["max_steps"] * 2
+  assert {r["metric"] for r in results["versus_ce"]} == set(study.COMPARED)

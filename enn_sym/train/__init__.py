@@ -39,7 +39,12 @@ from enn_sym.train._sweep_report import format_ci
 from enn_sym.train._sweep_report import markdown_table
 from enn_sym.train._sweep_report import paired_difference
 from enn_sym.train._sweep_report import plot_metric
+from enn_sym.train._sweep_report import add_per_seed
+from enn_sym.train._sweep_report import curve_band
+from enn_sym.train._sweep_report import curve_minima
+from enn_sym.train._sweep_report import plot_curves
 from enn_sym.train._sweep_report import read_curves
+from enn_sym.train._sweep_report import read_seed_curves
 from enn_sym.train._sweep_report import select
 from enn_sym.train._sweep_report import stop_reasons
 from enn_sym.train._sweep_probes import class_probe

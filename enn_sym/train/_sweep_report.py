@@ -291,14 +291,11 @@ def plot_metric(path: str, results: Mapping[str, Any], metric: str, *,
   plt.close(fig)
 
 
-def read_curves(path: str, steps_per_epoch: int = 1,
-                keys: Sequence[str] = ("ece", "accuracy", "nll"),
-                seed: int | None = None) -> dict:
-  """Per-model test curves ``{model: {"epoch": [...], key: [...]}}`` of one
-  seed (``seed``, default the smallest logged) from a run's
-  ``metrics.jsonl`` (``epoch = step / steps_per_epoch``). The last record
-  of a step wins (a resumed run may log a step twice) and a line cut short
-  by a stopped run is skipped."""
+def _test_records(path: str) -> dict[str, dict[Any, dict[int, dict]]]:
+  """``{model: {seed: {step: record}}}`` of the test records in a run's
+  ``metrics.jsonl`` (``{}`` without one). The last record of a step wins (a
+  resumed run may log a step twice) and a line cut short by a stopped run
+  is skipped."""
   by_model: dict[str, dict[Any, dict[int, dict]]] = {}
   file = os.path.join(path, "metrics.jsonl")
   if not os.path.exists(file):
@@ -314,8 +311,25 @@ def read_curves(path: str, steps_per_epoch: int = 1,
         continue
       by_model.setdefault(rec["model"], {}).setdefault(
           rec.get("seed"), {})[int(rec["step"])] = rec
+  return by_model
+
+
+def _values(recs: Mapping[int, dict], steps: Sequence[int], key: str
+            ) -> list[float]:
+  return [float(recs[s][key]) if key in recs[s] else float("nan")
+          for s in steps]
+
+
+def read_curves(path: str, steps_per_epoch: int = 1,
+                keys: Sequence[str] = ("ece", "accuracy", "nll"),
+                seed: int | None = None) -> dict:
+  """Per-model test curves ``{model: {"epoch": [...], key: [...]}}`` of one
+  seed (``seed``, default the smallest logged) from a run's
+  ``metrics.jsonl`` (``epoch = step / steps_per_epoch``). The last record
+  of a step wins (a resumed run may log a step twice) and a line cut short
+  by a stopped run is skipped."""
   out = {}
-  for model, by_seed in by_model.items():
+  for model, by_seed in _test_records(path).items():
     if seed is not None:
       recs = by_seed.get(seed, {})
     else:
@@ -323,9 +337,161 @@ def read_curves(path: str, steps_per_epoch: int = 1,
       recs = by_seed[known[0] if known else None]
     steps = sorted(recs)
     out[model] = {"epoch": [s / steps_per_epoch for s in steps],
-                  **{k: [float(recs[s][k]) if k in recs[s] else float("nan")
-                         for s in steps] for k in keys}}
+                  **{k: _values(recs, steps, k) for k in keys}}
   return out
+
+
+def read_seed_curves(path: str, steps_per_epoch: int = 1,
+                     keys: Sequence[str] = ("ece", "accuracy", "nll")
+                     ) -> dict:
+  """Every seed's test curves from a run's ``metrics.jsonl``:
+  ``{model: {"epoch": [...], "seeds": [...], key: [[...] per seed]}}``.
+
+  Only the steps evaluated for every seed enter (a seed-vmapped run logs
+  one record per seed and step; a run stopped mid-evaluation may have
+  logged some seeds only), so ``key`` is a rectangular seeds x epochs list.
+  Records without a seed (a single-seed run) form the seed ``None``.
+  """
+  out = {}
+  for model, by_seed in _test_records(path).items():
+    seeds = sorted(by_seed, key=lambda s: (s is None, s if s is not None
+                                           else 0))
+    steps = sorted(set.intersection(*(set(by_seed[s]) for s in seeds)))
+    out[model] = {"epoch": [s / steps_per_epoch for s in steps],
+                  "seeds": seeds,
+                  **{k: [_values(by_seed[s], steps, k) for s in seeds]
+                     for k in keys}}
+  return out
+
+
+def curve_band(per_seed: Sequence[Sequence[float]], level: float = 0.95
+               ) -> dict:
+  """Mean and Student-t ``level`` interval across seeds at every point of
+  seeds x epochs curves (:func:`mean_ci` per epoch): ``{"mean", "low",
+  "high"}``, lists over epochs (low = high = mean for one seed)."""
+  x = np.asarray(per_seed, np.float64)
+  if x.ndim != 2 or x.shape[0] == 0:
+    raise ValueError(f"curve_band needs seeds x epochs values; got shape "
+                     f"{x.shape}.")
+  cols = [mean_ci(x[:, j], level) for j in range(x.shape[1])]
+  return {"mean": [c[0] for c in cols], "low": [c[1] for c in cols],
+          "high": [c[2] for c in cols]}
+
+
+def curve_minima(curve: Mapping[str, Any], key: str) -> dict:
+  """Per seed of a :func:`read_seed_curves` curve: the lowest ``key``, its
+  epoch (the first, on ties) and the last value minus the lowest (how far
+  the curve rose again): ``{"min_<key>", "min_<key>_epoch",
+  "<key>_rise"}``, lists over ``curve["seeds"]`` (NaN for an empty curve;
+  NaN values are ignored)."""
+  out: dict[str, list[float]] = {f"min_{key}": [], f"min_{key}_epoch": [],
+                                 f"{key}_rise": []}
+  for values in curve[key]:
+    v = np.asarray(values, np.float64)
+    if not np.isfinite(v).any():
+      best = last = epoch = float("nan")
+    else:
+      i = int(np.nanargmin(v))
+      best, epoch = float(v[i]), float(curve["epoch"][i])
+      last = float(v[np.isfinite(v)][-1])
+    out[f"min_{key}"].append(best)
+    out[f"min_{key}_epoch"].append(epoch)
+    out[f"{key}_rise"].append(last - best)
+  return out
+
+
+def add_per_seed(model_stats: dict, values: Mapping[str, Sequence[float]],
+                 seeds: Sequence[Any]) -> None:
+  """Adds per-seed metrics (e.g. :func:`curve_minima`, taken over the curve
+  seeds ``seeds``) to one model's :func:`seed_statistics` entry: aligned to
+  its ``seeds``, into ``per_seed``, ``mean`` and ``ci95``, so that tables
+  and :func:`compare` see them like any other metric."""
+  order = {s: i for i, s in enumerate(seeds)}
+  own = model_stats["seeds"]
+  if any(s not in order for s in own):
+    if len(own) == len(seeds) == 1:  # a single-seed summary without ids
+      order = {own[0]: 0}
+    else:
+      raise ValueError(f"add_per_seed: the summary's seeds {own!r} are not "
+                       f"all among the curves' seeds {list(seeds)!r}.")
+  for key, vals in values.items():
+    per = [float(vals[order[s]]) for s in own]
+    model_stats["per_seed"][key] = per
+    m, lo, hi = mean_ci(per)
+    model_stats["mean"][key], model_stats["ci95"][key] = m, [lo, hi]
+
+
+def plot_curves(path: str, results: Mapping[str, Any],
+                metrics: Sequence[str] = ("ece", "nll"), *,
+                line_axis: str | None = None,
+                colors: Mapping[str, str] | None = None,
+                final: Mapping[str, str] | None = None,
+                log_y: bool = False, title: str | None = None) -> None:
+  """Test curves against epoch from each cell's ``seed_curves`` (see
+  :func:`read_seed_curves`): the mean over seeds with its 95% CI band, one
+  row per metric, one column per level combination of the axes other than
+  ``line_axis`` (the last axis by default), one line per level of
+  ``line_axis`` and model. ``final`` maps a metric to a per-model summary
+  metric drawn as a hollow marker (mean) at the last epoch, e.g.
+  ``{"ece": "ece_ts"}``. ``log_y``: logarithmic y axes (a late rise of a
+  small NLL stays visible next to the first epochs' large values)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  axes = list(results["axes"])
+  line_axis = line_axis or axes[-1]
+  panel_axes = [a for a in axes if a != line_axis]
+  panels = list(itertools.product(*(results["axes"][a] for a in panel_axes)))
+  fig, grid = plt.subplots(len(metrics), len(panels),
+                           figsize=(max(4.6 * len(panels), 7.0),
+                                    3.2 * len(metrics)),
+                           squeeze=False, sharex=True)
+  levels = list(results["axes"][line_axis])
+  for col, panel in enumerate(panels):
+    for cell in results["cells"].values():
+      lv = cell["levels"]
+      if tuple(lv[a] for a in panel_axes) != panel:
+        continue
+      for model, curve in cell.get("seed_curves", {}).items():
+        if model not in cell["models"] or not curve["epoch"]:
+          continue
+        level = lv[line_axis]
+        color = (colors or {}).get(level, f"C{levels.index(level) % 10}")
+        label = level if model == "base" else f"{level} ({model})"
+        style = "-" if model == "base" else "--"
+        for row, metric in enumerate(metrics):
+          ax = grid[row][col]
+          band = curve_band(curve[metric])
+          ax.plot(curve["epoch"], band["mean"], style, color=color, lw=1.3,
+                  label=label)
+          ax.fill_between(curve["epoch"], band["low"], band["high"],
+                          color=color, alpha=0.2, lw=0)
+          extra = (final or {}).get(metric)
+          value = cell["models"][model]["mean"].get(extra) if extra else None
+          if _is_number(value):
+            ax.plot([curve["epoch"][-1]], [value], "o", mfc="none",
+                    color=color)
+    for row, metric in enumerate(metrics):
+      ax = grid[row][col]
+      ax.grid(alpha=0.3, which="both")
+      if log_y:
+        ax.set_yscale("log")
+      if row == 0:
+        ax.set_title(" / ".join(panel) if panel else "", fontsize=9)
+      if row == len(metrics) - 1:
+        ax.set_xlabel("epoch")
+      if col == 0:
+        extra = (final or {}).get(metric)
+        ax.set_ylabel(f"test {metric}" + (f" (o: {extra})" if extra else ""))
+  handles = grid[0][-1].get_legend_handles_labels()[0]
+  if handles:
+    grid[0][-1].legend(fontsize=7)
+  fig.suptitle(title or "test metrics during training (mean over seeds, "
+               "95% CI band)", fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
 
 
 def select(results: Mapping[str, Any], drop: Sequence[str] = (),
