@@ -38,8 +38,7 @@ def _runs(variants, workdir):
 
 
 def _interleaved(runs, rounds, steps):
-  """Wall and process-CPU seconds of ``steps`` steps per variant and round;
-  round ``r`` starts at variant ``r mod n`` (the order rotates)."""
+  """Wall, CPU seconds of ``steps`` steps per variant; order rotates."""
   names = list(runs)
   for run in runs.values():
     run.run_calls(2)  # Compile and warm up.
@@ -88,7 +87,6 @@ def bench_testbed(steps):
                                  num_index_samples=8, bootstrap="bernoulli",
                                  weight_decay=1e-4)
   init = lambda k: losses.split_variables(enn.init(k, x[:1], enn.indexer(k)))  # noqa: E731
-
   def wall(num):
     t0 = time.perf_counter()
     train.fit_seeds(init, loss_fn, data, (0,), optimizer=optax.adam(1e-3),
