@@ -80,6 +80,24 @@ def test_mc_dropout_vmapped_seeds_equal_separate_runs(tmp_path):
   assert got["nll"][0] != got["nll"][1]  # The seed axis is not shared.
 
 
+@pytest.mark.slow
+def test_extra_indices_cost_only_the_epinet_head(tmp_path):
+  # The cost model behind bench_core's epinet_k8_over_k1: under vmap over
+  # the K indices only the head's index-dependent part runs K times. Its
+  # output layer (hidden 8 -> classes 10 x index_dim 3 on K x B rows) takes
+  # 3 matmuls (forward, two backward) of 2 * B * 8 * 30 flops per index;
+  # recomputing the base (784 -> 16 per example) per index would add more
+  # than 100x that.
+  def flops(k):
+    config = tiny_config(models=("epinet",), **{"loss.num_index_samples": k})
+    run = train.Trainer(config, str(tmp_path / f"k{k}")).runs["epinet"]
+    return run.step_cost()["flops"]
+
+  head = 3 * 2 * 16 * 8 * 30 * (4 - 1)
+  extra = flops(4) - flops(1)
+  assert head <= extra <= 2 * head, (extra, head)
+
+
 def test_summary_ci95_is_the_student_t_interval():
   from enn_sym.train import _report  # pylint: disable=g-import-not-at-top
   values = np.asarray([1.0, 2.0, 4.0])
