@@ -3,18 +3,11 @@ r"""The training engine's cost model, side by side in one run.
   python experiments/bench_core.py --json bench_core.json [--quick]
 
 Timed steps are the pipeline's own (``Trainer.runs[kind].run_calls``: state,
-on-device data and batch positions as jit arguments); ratios are medians of
-round-robin per-round ratios. JSON keys (docs/benchmarks.md):
-
-* epinet_k8_over_base_lenet, epinet_k1_over_base_lenet,
-  epinet_k8_over_k1_lenet: LeNet base on 28x28x1 (embedded MNIST), batch
-  128, 10 classes, the conv_ensemble prior; epinet_k8_noprior_over_base_lenet
-  (same epinet without a prior) splits the overhead into head and prior.
-* mlp_testbed_steps_per_s: the Neural Testbed epinet (issue 10) through
-  ``enn_sym.train.fit_seeds``.
-* seeds8_vmapped_over_sequential: 8 single-seed 1,000-step runs of the
-  default epinet (each compiling its own program) over one 8-seed run.
-* fused_over_per_step: steps/s, steps_per_call=100 over 1.
+on-device data and batch positions as jit arguments). Variants are timed in
+rounds whose order rotates; each ratio is the median of the per-round
+ratios, of wall time, of process CPU time (``cpu_``, less sensitive to other
+jobs on the machine) and of XLA's flop count of the step (``flops_``, load
+independent). The keys are defined in docs/benchmarks.md.
 """
 
 import json, os, tempfile, time  # noqa: E401
@@ -35,11 +28,7 @@ def _config(**overrides):
   c = train.default_config()
   c.models, c.progress_bar, c.plots = ("epinet",), False, False
   c.eval_every = c.checkpoint_every = c.log_every = c.num_steps = 100_000
-  for key, value in overrides.items():
-    node, *path = [c] + key.split(".")
-    for part in path[:-1]:
-      node = node[part]
-    node[path[-1]] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 
@@ -48,36 +37,46 @@ def _runs(variants, workdir):
       o.get("models", ("epinet",))[0]] for n, o in variants.items()}
 
 
-def _interleaved(runs, rounds, calls):
+def _interleaved(runs, rounds, steps):
+  """Wall, CPU seconds of ``steps`` steps per variant; order rotates."""
+  names = list(runs)
   for run in runs.values():
     run.run_calls(2)  # Compile and warm up.
-  times = {k: [] for k in runs}
-  for _ in range(rounds):
-    for name, run in runs.items():
-      times[name].append(run.run_calls(calls))
-  return {k: np.asarray(v) for k, v in times.items()}
+  wall, cpu = {k: [] for k in names}, {k: [] for k in names}
+  for r in range(rounds):
+    for name in names[r % len(names):] + names[:r % len(names)]:
+      run, c0 = runs[name], time.process_time()
+      wall[name].append(run.run_calls(steps // run.config.steps_per_call))
+      cpu[name].append(time.process_time() - c0)
+  return [{k: np.asarray(v) for k, v in t.items()} for t in (wall, cpu)]
 
 
-def bench_lenet(workdir, rounds, calls):
+def bench_lenet(workdir, rounds, steps):
   lenet = {"model.base": "lenet", "model.epinet.prior": "conv_ensemble"}
-  runs = _runs({
-      "base": {**lenet, "models": ("base",)},
-      "k1": {**lenet, "loss.num_index_samples": 1},
-      "k8": {**lenet, "loss.num_index_samples": 8},
-      "k8_noprior": {**lenet, "model.epinet.prior": ""},
-  }, workdir)
-  t = _interleaved(runs, rounds, calls)
-  med = lambda a, b: float(np.median(t[a] / t[b]))  # noqa: E731
-  return {"base_lenet_ms_per_step": 1e3 * float(np.median(t["base"])) / calls,
-          "epinet_k8_over_base_lenet": med("k8", "base"),
-          "epinet_k1_over_base_lenet": med("k1", "base"),
-          "epinet_k8_over_k1_lenet": med("k8", "k1"),
-          "epinet_k8_noprior_over_base_lenet": med("k8_noprior", "base")}
+  no_prior = {**lenet, "model.epinet.prior": ""}
+  runs = _runs({"base": {**lenet, "models": ("base",)},
+                "k1": {**lenet, "loss.num_index_samples": 1}, "k8": lenet,
+                "k1_noprior": {**no_prior, "loss.num_index_samples": 1},
+                "k8_noprior": no_prior}, workdir)
+  flops = {k: np.asarray([r.step_cost()["flops"]]) for k, r in runs.items()}
+  wall, cpu = _interleaved(runs, rounds, steps)  # Parts: in base steps.
+  parts = {"prior_forward": ("k1", "k1_noprior"),
+           "head": ("k1_noprior", "base"), "extra_indices": ("k8", "k1"),
+           "extra_indices_head": ("k8_noprior", "k1_noprior")}
+  out = {"base_lenet_ms_per_step": 1e3 * np.median(wall["base"]) / steps,
+         "base_lenet_mflops_per_step": flops["base"][0] / 1e6}
+  for prefix, t in (("", wall), ("cpu_", cpu), ("flops_", flops)):
+    ratio = lambda a, b: float(np.median(t[a] / t[b]))  # noqa: E731
+    out.update({f"{prefix}epinet_{a}_over_{b}_lenet": ratio(a, b) for a, b in
+                (("k8", "base"), ("k1", "base"), ("k8", "k1"),
+                 ("k8_noprior", "base"))})
+    out.update({f"{prefix}overhead_{k}_lenet": float(np.median(
+        (t[a] - t[b]) / t["base"])) for k, (a, b) in parts.items()})
+  return out
 
 
 def bench_testbed(steps):
-  key = jax.random.key(0)
-  x = jax.random.normal(key, (1000, 10))
+  x = jax.random.normal(jax.random.key(0), (1000, 10))
   y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(jnp.int32)
   data = {"image": x, "label": y, "index": jnp.arange(1000)}
   enn = nw.make_epinet(nw.MLP(2, (50, 50)), num_classes=2, index_dim=8,
@@ -88,7 +87,6 @@ def bench_testbed(steps):
                                  num_index_samples=8, bootstrap="bernoulli",
                                  weight_decay=1e-4)
   init = lambda k: losses.split_variables(enn.init(k, x[:1], enn.indexer(k)))  # noqa: E731
-
   def wall(num):
     t0 = time.perf_counter()
     train.fit_seeds(init, loss_fn, data, (0,), optimizer=optax.adam(1e-3),
@@ -100,8 +98,8 @@ def bench_testbed(steps):
 
 
 def bench_seeds(workdir, steps):
-  base = {"num_steps": steps, "checkpoint_every": steps, "eval_every": steps,
-          "log_every": steps, "temperature_scaling": False}
+  base = dict(num_steps=steps, checkpoint_every=steps, eval_every=steps,
+              log_every=steps, temperature_scaling=False)
 
   def run(name, **o):
     t0 = time.perf_counter()
@@ -115,32 +113,34 @@ def bench_seeds(workdir, steps):
 
 
 def bench_fused(workdir, rounds):
-  runs = _runs({"per_step": {"steps_per_call": 1},
-                "fused": {"steps_per_call": 100}}, workdir)
-  per, fused = [], []
-  for _ in range(rounds + 1):  # The first round compiles.
-    per.append(100 / runs["per_step"].run_calls(100))
-    fused.append(100 / runs["fused"].run_calls(1))
-  per, fused = np.asarray(per[1:]), np.asarray(fused[1:])
-  return {"per_step_steps_per_s": float(np.median(per)),
-          "fused_steps_per_s": float(np.median(fused)),
-          "fused_over_per_step": float(np.median(fused / per))}
+  runs = _runs({f"spc{n}": {"steps_per_call": n} for n in (1, 10, 100)},
+               workdir)
+  wall, cpu = _interleaved(runs, rounds, 100)
+  out = {"per_step_steps_per_s": 100 / float(np.median(wall["spc1"])),
+         "fused_steps_per_s": 100 / float(np.median(wall["spc100"]))}
+  for prefix, t in (("", wall), ("cpu_", cpu)):
+    for n in (10, 100):
+      out[f"{prefix}fused{'' if n == 100 else n}_over_per_step"] = float(
+          np.median(t["spc1"] / t[f"spc{n}"]))
+  return out
 
 
 def main(_):
-  rounds, calls = (3, 10) if _QUICK.value else (7, 20)
-  out = {"platform": jax.devices()[0].platform, "jax": jax.__version__}
+  rounds, steps = (5, 2) if _QUICK.value else (21, 4)
+  out = {"platform": jax.devices()[0].platform, "jax": jax.__version__,
+         "loadavg_start": os.getloadavg(), "cpu_count": os.cpu_count()}
+  t0 = time.perf_counter()
   with tempfile.TemporaryDirectory() as workdir:
-    for part in (lambda: bench_lenet(workdir, rounds, calls),
+    for part in (lambda: bench_lenet(workdir, rounds, steps),
                  lambda: bench_fused(workdir, rounds),
                  lambda: bench_testbed(2000),
                  lambda: bench_seeds(workdir, 1000)):
-      figures = part()
-      print("\n".join(f"{k:40s} {v}" for k, v in figures.items()), flush=True)
-      out.update(figures)
+      out.update(part())
+      print(json.dumps(out, indent=1, default=float), flush=True)
+  out.update(loadavg_end=os.getloadavg(), wall_s=time.perf_counter() - t0)
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump(out, f, indent=1, sort_keys=True)
+      json.dump(out, f, indent=1, sort_keys=True, default=float)
 
 
 if __name__ == "__main__":

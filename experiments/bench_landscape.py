@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import jax
@@ -29,11 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import landscape as exp  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
-
-from enn_sym import landscape as ls  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
-from enn_sym import train  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+from enn_sym import data
+from enn_sym import landscape as ls
+from enn_sym import networks
+from enn_sym import train
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,6 +45,24 @@ def _config():
   return module.get_config()
 
 
+def _mlp_problem(config):
+  """``experiments/landscape.py``'s ``mlp`` problem: ``(init, loss_of, batch)``."""
+  ds = data.tetris_dataset(config.data.num_per_class, seed=config.problem_seed,
+                           rotate="so3", noise=config.data.noise)
+  batch = {"x": jnp.asarray(ds.points), "y": jnp.asarray(ds.labels)}
+  flat = ls.flatten_module(networks.MLP(8, tuple(config.mlp_hidden)),
+                           batch["x"])
+
+  def loss_of(b, kind):
+    del kind  # The benchmark's objective is smooth_ece.
+    return ls.make_objective(flat.apply, b["x"], b["y"],
+                             calibration="smooth_ece",
+                             nll_bound=config.nll_bound,
+                             nll_penalty=config.nll_penalty).loss
+
+  return flat.init, loss_of, batch
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--num-minima", type=int, default=32)
@@ -56,7 +72,7 @@ def main():
   parser.add_argument("--loop-pairs", type=int, default=0)
   args = parser.parse_args()
   config = _config()
-  init, loss_of, batch, _, _, _, _ = exp.make_problem(config, "mlp")
+  init, loss_of, batch = _mlp_problem(config)
   loss = loss_of(batch, "smooth_ece")
   start = time.perf_counter()
   fit = train.fit_seeds(lambda k: (init(k), {}),

@@ -18,11 +18,6 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINES = 150
-# Scripts of other helpers not yet migrated (their owners' issues); each one
-# must still fail, so an entry is dropped as soon as its script is clean.
-KNOWN_PRIVATE: set[str] = set()
-KNOWN_SYS_PATH: set[str] = {"experiments/bench_landscape.py"}
-KNOWN_LONG: set[str] = set()
 
 
 def _private(part: str) -> bool:
@@ -107,9 +102,6 @@ def test_the_checker_finds_every_form():
 def test_experiment_uses_only_public_api(path):
   with open(os.path.join(REPO, path)) as f:
     found = private_uses(f.read())
-  if path in KNOWN_PRIVATE:
-    assert found, (f"{path} is clean now: remove it from KNOWN_PRIVATE.")
-    pytest.xfail(f"{path}: known private use (owned elsewhere): {found[0]}")
   assert not found, f"{path} uses private API: " + "; ".join(found)
 
 
@@ -117,9 +109,6 @@ def test_experiment_uses_only_public_api(path):
 def test_experiment_is_thin(path):
   with open(os.path.join(REPO, path)) as f:
     n = len(f.read().splitlines())
-  if path in KNOWN_LONG:
-    assert n > MAX_LINES, f"{path} is {n} lines now: remove it from KNOWN_LONG."
-    pytest.xfail(f"{path}: {n} lines (owned elsewhere)")
   assert n <= MAX_LINES, (f"{path} has {n} lines (> {MAX_LINES}): move its "
                           f"logic into the library.")
 
@@ -134,7 +123,4 @@ def test_notebooks_use_only_public_api():
 def test_no_script_loads_another_through_sys_path(path):
   with open(os.path.join(REPO, path)) as f:
     uses = "sys.path" in f.read()
-  if path in KNOWN_SYS_PATH:
-    assert uses, f"{path} is clean now: remove it from KNOWN_SYS_PATH."
-    pytest.xfail(f"{path}: edits sys.path (owned elsewhere)")
   assert not uses, f"{path} edits sys.path: move the shared code to the library"

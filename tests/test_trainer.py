@@ -51,6 +51,53 @@ def test_vmapped_seeds_equal_separate_runs(tmp_path):
   assert lo < mean < hi
 
 
+@pytest.mark.slow
+def test_mc_dropout_vmapped_seeds_equal_separate_runs(tmp_path):
+  # MC dropout draws its training masks from each seed's step key and its
+  # evaluation masks (the indices) from each seed's eval key: a seeds=(4, 1)
+  # run must give seed s exactly what a seed=s run gives.
+  common = dict(models=("dropout",), num_steps=3, temperature_scaling=False)
+  seeds = (4, 1)
+  together = train.Trainer(tiny_config(seeds=seeds, **common),
+                           str(tmp_path / "all"))
+  together.train()
+  got, got_params = together.evaluate("test"), together.runs[
+      "dropout"].state.train.params
+  # Dropout is on at evaluation (the masks differ, so the predictions carry
+  # mutual information): the test is not that of a deterministic base.
+  assert np.all(got["mutual_info"] > 1e-4)
+  for i, seed in enumerate(seeds):
+    alone = train.Trainer(tiny_config(seed=seed, **common),
+                          str(tmp_path / f"s{seed}"))
+    alone.train()
+    want = alone.evaluate("test")
+    for a, b in zip(jax.tree.leaves(got_params), jax.tree.leaves(
+        alone.runs["dropout"].state.train.params)):
+      np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6)
+    for k in ("accuracy", "nll", "ece", "brier", "joint_nll", "mutual_info"):
+      np.testing.assert_allclose(got[k][i], want[k][0], rtol=1e-5, atol=1e-6,
+                                 err_msg=f"seed {seed} {k}")
+  assert got["nll"][0] != got["nll"][1]  # The seed axis is not shared.
+
+
+@pytest.mark.slow
+def test_extra_indices_cost_only_the_epinet_head(tmp_path):
+  # The cost model behind bench_core's epinet_k8_over_k1: under vmap over
+  # the K indices only the head's index-dependent part runs K times. Its
+  # output layer (hidden 8 -> classes 10 x index_dim 3 on K x B rows) takes
+  # 3 matmuls (forward, two backward) of 2 * B * 8 * 30 flops per index;
+  # recomputing the base (784 -> 16 per example) per index would add more
+  # than 100x that.
+  def flops(k):
+    config = tiny_config(models=("epinet",), **{"loss.num_index_samples": k})
+    run = train.Trainer(config, str(tmp_path / f"k{k}")).runs["epinet"]
+    return run.step_cost()["flops"]
+
+  head = 3 * 2 * 16 * 8 * 30 * (4 - 1)
+  extra = flops(4) - flops(1)
+  assert head <= extra <= 2 * head, (extra, head)
+
+
 def test_summary_ci95_is_the_student_t_interval():
   from enn_sym.train import _report  # pylint: disable=g-import-not-at-top
   values = np.asarray([1.0, 2.0, 4.0])

@@ -558,19 +558,22 @@ class ModelRun:
       progress.close()
     return rs
 
-  def run_calls(self, num_calls: int) -> float:
-    """Runs ``num_calls`` dispatches of the training program (each
-    ``steps_per_call`` steps of every seed) from the current state, with
-    no logging, evaluation or checkpoint; returns the wall seconds (after
-    blocking on the result). For benchmarks: this is the pipeline's step,
-    with the state, the data and the indices passed as arguments."""
+  def _bench_inputs(self):
     if self.state is None:
       self.init_or_restore()
     if getattr(self, "_bench_stream", None) is None:
       self._bench_stream = self.data.train_stream(
           self.seeds, self.trainer.local_batch, self.state.step, self.mesh,
           self._xs_sharding, self._x_sharding)
-    stream, rs = self._bench_stream, self.state
+    return self._bench_stream, self.state
+
+  def run_calls(self, num_calls: int) -> float:
+    """Runs ``num_calls`` dispatches of the training program (each
+    ``steps_per_call`` steps of every seed) from the current state, with
+    no logging, evaluation or checkpoint; returns the wall seconds (after
+    blocking on the result). For benchmarks: this is the pipeline's step,
+    with the state, the data and the indices passed as arguments."""
+    stream, rs = self._bench_inputs()
     t0 = time.perf_counter()
     for _ in range(num_calls):
       rs, _ = self.multi_step(rs, stream.arrays,
@@ -578,6 +581,24 @@ class ModelRun:
     jax.block_until_ready(rs)
     self.state = rs
     return time.perf_counter() - t0
+
+  def step_cost(self) -> dict[str, float]:
+    """XLA's cost analysis of the compiled training program that
+    :meth:`run_calls` dispatches: ``{'flops', 'bytes_accessed'}``.
+
+    A count of the compiled operations, independent of machine load (XLA
+    counts a loop body once, so with ``steps_per_call > 1`` it is still the
+    cost of one step). Compiles the program if needed; runs nothing.
+    """
+    stream, rs = self._bench_inputs()
+    xs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(
+        (self.config.steps_per_call,) + a.shape, a.dtype,
+        sharding=self._xs_sharding), stream.peek_one())
+    cost = self.multi_step.lower(rs, stream.arrays, xs).compile(
+    ).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return {"flops": float(cost["flops"]),
+            "bytes_accessed": float(cost["bytes accessed"])}
 
   def final_evaluation(self) -> list[dict]:
     config = self.config
