@@ -196,3 +196,49 @@ def test_conv_ensemble_prior_matches_numpy():
   assert np.all(members["Dense_0"]["bias"] != 0)
   assert nw.make_prior("conv_ensemble", num_classes=3,
                        index_dim=2).channels == (4, 8)
+
+
+def test_mlp_prior_class_defaults_are_zero_bias_one_hidden_layer():
+  # Docstring: "all biases are zero by default", hidden_sizes (10,).
+  prior = _priors.MLPEnsemblePrior(num_classes=3, index_dim=2)
+  p = prior.init(jax.random.key(0), X, Z)["params"]
+  assert sorted(p) == ["EnsembleDense_0", "EnsembleDense_1"]
+  assert p["EnsembleDense_0"]["kernel"].shape == (2, 3, 10)
+  assert not any(np.any(np.asarray(p[k]["bias"])) for k in p)
+  layer = _priors.EnsembleDense(num_members=2, features=3)
+  assert not np.any(np.asarray(
+      layer.init(jax.random.key(0), jnp.ones((1, 2, 4)))["params"]["bias"]))
+
+
+def test_mlp_prior_second_moment_matches_a_monte_carlo_estimate():
+  # E_z[(f_1 - f_0)^2] = sum_k (g_k1 - g_k0)^2 for z ~ N(0, I): evaluate each
+  # member g_k with z = e_k and average over inputs and logit pairs.
+  index_dim, dim = 8, 16
+  prior = _priors.MLPEnsemblePrior(num_classes=64, index_dim=index_dim,
+                                   hidden_sizes=(256,))
+  x = jnp.asarray(np.random.default_rng(5).normal(size=(256, dim)),
+                  jnp.float32)
+  variables = prior.init(jax.random.key(0), x, jnp.ones(index_dim))
+  eye = jnp.eye(index_dim)
+  g = np.stack([np.asarray(prior.apply(variables, x, eye[k]))
+                for k in range(index_dim)])  # [K, B, C]
+  diff = g[:, :, 1::2] - g[:, :, 0::2]
+  estimate = float(np.mean(np.sum(diff ** 2, axis=0)))
+  assert estimate == pytest.approx(
+      _priors.mlp_prior_second_moment(1, index_dim), rel=0.15)
+
+
+def test_register_a_new_name_without_overwrite_and_refuse_a_taken_one():
+  name = "test_mutants_new_prior"
+  factory = lambda num_classes, index_dim: None  # noqa: E731
+  try:
+    assert nw.register_prior(name)(factory) is factory
+    assert nw.list_priors() == tuple(sorted(nw.list_priors()))
+    assert name in nw.list_priors() and nw.get_prior(name) is factory
+    with pytest.raises(ValueError, match="already registered"):
+      nw.register_prior(name)(factory)
+    other = lambda num_classes, index_dim: 1  # noqa: E731
+    nw.register_prior(name, overwrite=True)(other)
+    assert nw.get_prior(name) is other
+  finally:
+    _priors._REGISTRY.pop(name, None)  # pylint: disable=protected-access
