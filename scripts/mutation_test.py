@@ -98,7 +98,7 @@ MODULES = {
                 ["tests/test_metrics.py", "tests/test_metrics_enn.py",
                  "tests/test_metrics_errors.py",
                  "tests/test_metrics_checked.py",
-                 "tests/test_metrics_bootstrap.py",
+                 "tests/test_metrics_bootstrap.py", "tests/test_registries.py",
                  "tests/test_mutants_metrics.py"]),
     "bounds": (_files("enn_sym/bounds/_*.py"),
                ["tests/test_bounds.py", "tests/test_bounds_gence.py",
@@ -106,6 +106,7 @@ MODULES = {
                 "tests/test_bounds_statements.py",
                 "tests/test_mutants_bounds.py"]),
 }
+ALL_SOURCES = sorted({p for sources, _ in MODULES.values() for p in sources})
 DEFAULT_MODULES = ("priors", "wrappers", "enns", "losses", "metrics",
                    "bounds")
 
@@ -278,9 +279,14 @@ def _scopes(tree: ast.AST) -> dict[int, dict]:
   return info
 
 
+_ENUMERATED: dict = {}
+
+
 def _enumerate(path: str) -> list[dict]:
-  """Every mutant of one source file, with a stable key."""
+  """Every mutant of one source file, with a stable key (memoised)."""
   source = open(os.path.join(REPO, path)).read()
+  if _ENUMERATED.get(path, (None,))[0] == source:
+    return _ENUMERATED[path][1]
   tree = ast.parse(source)
   scopes = _scopes(tree)
   nodes = list(ast.walk(tree))
@@ -296,6 +302,7 @@ def _enumerate(path: str) -> list[dict]:
                 "scope": where["scope"], "mutation": what, "line": line,
                 "index": index, "kind": list(kind), "mode": where["mode"],
                 "cover": where["cover"], "def": where["def"]})
+  _ENUMERATED[path] = (source, out)
   return out
 
 
@@ -523,32 +530,49 @@ def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
     os.close(r)
     ok = _apply_in_process(mutant, scratch, tree, mutated)
     os.write(w, b"1" if ok else b"0")
-    os.close(w)
     if not ok:
+      os.close(w)
       os._exit(99)
     import pytest  # pylint: disable=g-import-not-at-top
     devnull = os.open(logfile or os.devnull,
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    failed = []
+
+    class _First:  # Records the test that killed the mutant.
+
+      def pytest_runtest_logreport(self, report):
+        if report.failed and not failed:
+          failed.append(report.nodeid)
+
     try:
-      rc = pytest.main(_pytest_args(tests))
+      rc = pytest.main(_pytest_args(tests), plugins=[_First()])
     except BaseException:  # pylint: disable=broad-except
       import traceback  # pylint: disable=g-import-not-at-top
       traceback.print_exc()
       rc = 98
     sys.stdout.flush()
     sys.stderr.flush()
+    os.write(w, ("\n" + (failed[0] if failed else "")).encode())
+    os.close(w)
     os._exit(int(rc))
   os.close(w)
   rc = _wait(pid, timeout)
-  applied = os.read(r, 1)
+  chunks = []
+  while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+      break
+    chunks.append(chunk)
   os.close(r)
-  if applied != b"1":
-    return None
+  text = b"".join(chunks).decode(errors="replace")
+  if not text.startswith("1"):
+    return None, ""
+  by = text[2:]
   if rc is None:
-    return "timeout"
-  return "survived" if rc == 0 else "killed"
+    return "timeout", by
+  return ("survived" if rc == 0 else "killed"), by
 
 
 def _run_reimport(mutant, scratch, source, mutated, tests, timeout):
@@ -562,12 +586,15 @@ def _run_reimport(mutant, scratch, source, mutated, tests, timeout):
                            *_pytest_args(tests)], cwd=scratch, env=env,
                           capture_output=True, timeout=timeout, check=False)
     status = "survived" if proc.returncode == 0 else "killed"
+    by = next((line.split()[1] for line in proc.stdout.decode(
+        errors="replace").splitlines() if line.startswith(("FAILED ",
+                                                           "ERROR "))), "")
   except subprocess.TimeoutExpired:
-    status = "timeout"
+    status, by = "timeout", ""
   finally:
     with open(target, "w") as f:
       f.write(source)
-  return status
+  return status, by
 
 
 # ------------------------------------------------------------------ report
@@ -618,8 +645,9 @@ def main(argv=None) -> int:
   parser.add_argument("--json", required=True,
                       help="results file; resumed from when it exists")
   parser.add_argument("--budget", type=float, default=30.0,
-                      help="cap on the measured seconds of the tests run "
-                      "per mutant (fastest first; at least one test)")
+                      help="the covering tests run first, fastest first, up "
+                      "to this many measured seconds; the others run only "
+                      "if the mutant survives those")
   parser.add_argument("--timeout", type=float, default=0.0,
                       help="seconds per mutant (a timeout counts as killed);"
                       " default 60 + 5 x the selected tests' time")
@@ -630,6 +658,9 @@ def main(argv=None) -> int:
                       default="changed", help="changed: run a finished "
                       "mutant again when its file changed, or when it "
                       "survived and the covering tests changed")
+  parser.add_argument("--rerun-killed-by", default="",
+                      help="also run again the killed mutants whose killing "
+                      "test id contains this text (after editing that test)")
   parser.add_argument("--only", default="", help="only mutants whose key "
                       "contains this text")
   parser.add_argument("--jax-cache", default=os.path.join(
@@ -695,15 +726,16 @@ def main(argv=None) -> int:
     for module in args.modules:
       sources, tests = MODULES[module]
       tests = [t for t in tests if os.path.exists(os.path.join(REPO, t))]
-      # Coverage per test file, so that adding a test file reruns only it.
-      percov = covcache.setdefault(module, {})
+      # Coverage per test file of all the core sources at once (cached: a
+      # test file is traced again only when it or a core source changed).
+      percov = covcache.setdefault("by_test_file", {})
       cov = {}
       for test in tests:
-        key = _sha(*sources, test, "tests/conftest.py")
+        key = _sha(*ALL_SOURCES, test, "tests/conftest.py")
         if percov.get(test, {}).get("key") != key:
-          log(f"{module}: coverage of {len(sources)} files by {test}")
+          log(f"coverage of the core sources by {test}")
           percov[test] = {"key": key, "tests": _coverage(
-              scratch, sources, [test], log)}
+              scratch, ALL_SOURCES, [test], log)}
           save()
         cov.update(percov[test]["tests"])
       covkey = hashlib.sha256("".join(
@@ -718,14 +750,21 @@ def main(argv=None) -> int:
           if args.only and args.only not in key:
             continue
           old = results.get(key)
+          if old and args.rerun_killed_by and args.rerun_killed_by in old.get(
+              "killed_by", ""):
+            old = None  # Its killing test changed: run it again.
           if old and (args.rerun == "none" or (
               old["status"] in ("killed", "timeout") and old["sha"] == fsha)
-                      or (old["sha"] == fsha and old["cov"] == covkey)):
+                      or (old["sha"] == fsha and old["cov"] == covkey
+                          and not (old["status"] == "survived"
+                                   and old.get("capped")
+                                   and not old.get("full")))):
             continue
           if args.max_per_module and pending >= args.max_per_module:
             break
           pending += 1
           selected, capped = _select(mutant, cov, args.budget)
+          everything, _ = _select(mutant, cov, float("inf"))
           rec = {k: mutant[k] for k in ("file", "scope", "mutation", "line",
                                         "mode")}
           rec.update(sha=fsha, cov=covkey, tests=len(selected),
@@ -736,23 +775,32 @@ def main(argv=None) -> int:
           else:
             mutated, _, _ = _mutate(tree, mutant["index"],
                                     tuple(mutant["kind"]))
-            est = sum(cov[t]["t"] for t in selected)
-            timeout = args.timeout or 60 + 5 * est
-            status = None
-            if mutant["mode"] in ("swap", "default"):
-              status = _run_forked(mutant, scratch, tree, mutated, selected,
-                                   timeout, args.child_log)
-            if status is None:
-              rec["mode"] = "reimport"
-              status = _run_reimport(mutant, scratch, source, mutated,
-                                     selected, timeout)
-            rec["status"] = status
+            rest = everything[len(selected):]
+            for chunk in (selected, rest):  # rest: only if it survived.
+              if not chunk:
+                continue
+              est = sum(cov[t]["t"] for t in chunk)
+              timeout = args.timeout or 60 + 5 * est
+              status = None
+              if mutant["mode"] in ("swap", "default"):
+                status, by = _run_forked(mutant, scratch, tree, mutated,
+                                         chunk, timeout, args.child_log)
+              if status is None:
+                rec["mode"] = "reimport"
+                status, by = _run_reimport(mutant, scratch, source, mutated,
+                                           chunk, timeout)
+              rec["status"], rec["killed_by"] = status, by
+              if status != "survived":
+                break
+            rec["full"] = status == "survived"  # every covering test ran.
+            rec["tests"] = len(everything) if status == "survived" else len(
+                selected)
           rec["s"] = round(time.time() - start, 2)
           results[key] = rec
           save()
           log(f"  {module} {path}:{mutant['line']} {rec['status']} "
               f"({rec['mode']}, {len(selected)} tests, {rec['s']} s): "
-              f"{mutant['mutation']}")
+              f"{mutant['mutation']}  {rec.get('killed_by', '')}")
       s = _summary(results, module)
       log(f"{module}: {s['killed']} killed of {s['mutants']} "
           f"(sites {sites[module]}), {s['equivalent']} equivalent, "
