@@ -110,8 +110,24 @@ ALL_SOURCES = sorted({p for sources, _ in MODULES.values() for p in sources})
 DEFAULT_MODULES = ("priors", "wrappers", "enns", "losses", "metrics",
                    "bounds")
 
-# (file, enclosing function, "original  ->  mutated") -> why equivalent.
-EQUIVALENT: dict[tuple[str, str, str], str] = {
+# mutant key ("file::enclosing function::original  ->  mutated::occurrence",
+# as in the JSON and the report) -> why it is equivalent.
+_PRI = "enn_sym/networks/_priors.py"
+EQUIVALENT: dict[str, str] = {
+    f"{_PRI}::EnsembleDense.__call__::self.bias_std > 0  ->  "
+    "self.bias_std >= 0::1":
+        "at bias_std == 0 the mutant draws normal(stddev=0) biases, which "
+        "are zeros like the original's zeros initialiser (flax derives each "
+        "parameter's key from its name, so no other draw moves)",
+    f"{_PRI}::EnsembleDense.__call__::1  ->  2::2":
+        "variance_scaling in_axis=1 -> 2 (= out_axis) on an [E, in, out] "
+        "kernel with batch_axis 0: fan_in = shape[in_axis] * total / "
+        "(shape[in_axis] shape[out_axis] E) = in either way",
+    f"{_PRI}::MLPEnsemblePriorV010.__call__::1  ->  2::1":
+        "variance_scaling in_axis=1 -> 2 (= out_axis), no batch axis: "
+        "fan_in = total / shape[out_axis] = E * in either way",
+    f"{_PRI}::MLPEnsemblePriorV010.__call__::-1  ->  1::1":
+        "h.shape[-1] -> h.shape[1] on the 2-D [batch, features] h",
 }
 
 _SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
@@ -406,6 +422,11 @@ def _coverage(scratch: str, sources: list[str], tests: list[str],
 def _select(mutant: dict, cov: dict, budget: float) -> tuple[list[str], bool]:
   """The covering tests, fastest first, capped at budget seconds."""
   path, span = mutant["file"], mutant["cover"]
+  if mutant["mode"] == "reimport":
+    # Module- and class-level code runs at import, inside no test, and a
+    # test may depend on it (a dataclass default) without running a line
+    # of it: every test that ran any line of the file.
+    span = None
   chosen = []
   for nodeid, rec in cov.items():
     if not rec["ok"]:
@@ -508,8 +529,22 @@ def _pytest_args(tests: list[str]) -> list[str]:
           "not slow and not long", *tests]
 
 
+_CHILD = {"pid": None}  # the running mutant, killed with the driver.
+
+
+def _on_term(signum, frame):
+  del frame
+  if _CHILD["pid"]:
+    try:
+      os.kill(_CHILD["pid"], signal.SIGKILL)
+    except OSError:
+      pass
+  sys.exit(128 + signum)
+
+
 def _wait(pid: int, timeout: float) -> int | None:
   """Exit status of the child, or None after a timeout (child killed)."""
+  _CHILD["pid"] = pid
   end = time.time() + timeout
   while True:
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -576,20 +611,25 @@ def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
 
 
 def _run_reimport(mutant, scratch, source, mutated, tests, timeout):
+  """Writes the mutant into the scratch copy and runs a fresh pytest."""
   target = os.path.join(scratch, mutant["file"])
   with open(target, "w") as f:
     f.write(ast.unparse(mutated))
   env = dict(os.environ, PYTHONPATH=scratch, JAX_PLATFORMS="cpu",
              PYTHONDONTWRITEBYTECODE="1")
-  try:
-    proc = subprocess.run([sys.executable, "-m", "pytest",
+  proc = subprocess.Popen([sys.executable, "-m", "pytest",
                            *_pytest_args(tests)], cwd=scratch, env=env,
-                          capture_output=True, timeout=timeout, check=False)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  _CHILD["pid"] = proc.pid
+  try:
+    out = proc.communicate(timeout=timeout)[0].decode(errors="replace")
     status = "survived" if proc.returncode == 0 else "killed"
-    by = next((line.split()[1] for line in proc.stdout.decode(
-        errors="replace").splitlines() if line.startswith(("FAILED ",
-                                                           "ERROR "))), "")
+    by = next((line.split()[1] for line in out.splitlines()
+               if line.startswith(("FAILED ", "ERROR ")) and
+               len(line.split()) > 1), "")
   except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.communicate()
     status, by = "timeout", ""
   finally:
     with open(target, "w") as f:
@@ -605,9 +645,9 @@ def _keys(module: str) -> list[str]:
 
 def _summary(results: dict, module: str) -> dict:
   """Counts over the mutants of the current sources (stale keys ignored)."""
-  rows = [results[k] for k in _keys(module) if k in results]
+  rows = [dict(results[k], key=k) for k in _keys(module) if k in results]
   eq = [r for r in rows if r["status"] in ("survived", "uncovered")
-        and (r["file"], r["scope"], r["mutation"]) in EQUIVALENT]
+        and r["key"] in EQUIVALENT]
   killed = sum(r["status"] in ("killed", "timeout") for r in rows)
   alive = [r for r in rows if r["status"] in ("survived", "uncovered")
            and r not in eq]
@@ -634,8 +674,11 @@ def _report(results: dict, modules, total_sites: dict) -> None:
   for module in modules:
     s = _summary(results, module)
     for r in s["alive"]:
-      print(f"  ALIVE {module} {r['file']}:{r['line']} [{r['scope']}] "
-            f"{r['status']}: {r['mutation']}")
+      print(f"  ALIVE {module} {r['file']}:{r['line']} {r['status']}: "
+            f"{r['key']}")
+    for r in s["eq"]:
+      print(f"  EQUIVALENT {module} {r['file']}:{r['line']}: {r['key']}: "
+            f"{EQUIVALENT[r['key']]}")
 
 
 def main(argv=None) -> int:
@@ -693,6 +736,9 @@ def main(argv=None) -> int:
   def log(msg):
     print(msg, flush=True)
 
+  signal.signal(signal.SIGTERM, _on_term)
+  with open(args.json + ".pid", "w") as f:
+    f.write(str(os.getpid()))
   scratch = tempfile.mkdtemp(prefix="enn_sym_mutants_")
   for part in ("enn_sym", "tests"):
     shutil.copytree(os.path.join(REPO, part), os.path.join(scratch, part),

@@ -210,8 +210,11 @@ def test_conv_ensemble_prior_matches_numpy():
     want += float(Z[e]) * (h @ m["Dense_0"]["kernel"] + m["Dense_0"]["bias"])
   np.testing.assert_allclose(np.asarray(prior.apply(variables, x, Z)), want,
                              rtol=1e-4, atol=1e-5)
-  # The read-out bias is N(0, 1) (random, so the members differ at x = 0).
+  # The read-out bias is N(0, 1) (random, so the members differ at x = 0),
+  # and the members are independent draws.
   assert np.all(members["Dense_0"]["bias"] != 0)
+  for leaf in jax.tree.leaves(members):
+    assert not np.allclose(leaf[0], leaf[1])
 
 
 def test_mlp_prior_class_defaults_are_zero_bias():
