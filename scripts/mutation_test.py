@@ -126,6 +126,8 @@ EQUIVALENT: dict[str, str] = {
     f"{_PRI}::MLPEnsemblePriorV010.__call__::1  ->  2::1":
         "variance_scaling in_axis=1 -> 2 (= out_axis), no batch axis: "
         "fan_in = total / shape[out_axis] = E * in either way",
+    f"{_PRI}::RandomFeaturePrior.__call__::-1  ->  1::1":
+        "d = h.shape[-1] -> h.shape[1] on the 2-D [batch, features] h",
     f"{_PRI}::MLPEnsemblePriorV010.__call__::-1  ->  1::1":
         "h.shape[-1] -> h.shape[1] on the 2-D [batch, features] h",
 }
@@ -799,6 +801,9 @@ def main(argv=None) -> int:
           if old and args.rerun_killed_by and args.rerun_killed_by in old.get(
               "killed_by", ""):
             old = None  # Its killing test changed: run it again.
+          if old and key in EQUIVALENT and old["sha"] == fsha and old[
+              "status"] in ("survived", "uncovered"):
+            continue  # Judged equivalent: no test can kill it.
           if old and (args.rerun == "none" or (
               old["status"] in ("killed", "timeout") and old["sha"] == fsha)
                       or (old["sha"] == fsha and old["cov"] == covkey

@@ -121,8 +121,8 @@ def test_enn_loss_is_the_mean_of_weighted_single_losses_plus_decay():
     logits = np.asarray(enn.apply(variables, x, k).preds, np.float64)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     nll = -logp[np.arange(9), np.asarray(labels)]
-    w = [float(jax.random.poisson(jax.random.fold_in(key, k), 1.0))
-         for key in _keys()]
+    w = jax.vmap(lambda i: jax.random.poisson(  # pylint: disable=cell-var-from-loop
+        jax.random.fold_in(jax.random.key(i + SEED), k), 1.0))(INDEX)
     want += np.mean(np.asarray(w) * nll) / 2
   l2 = 0.5 * sum(float(np.sum(np.square(np.asarray(v))))
                  for v in jax.tree.leaves(params))
