@@ -6,6 +6,7 @@ recomputed from its parameters with numpy (the documented formula
 legal sizes (one index dimension, one ensemble member) are exercised.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,3 +103,73 @@ def test_training_mode_returns_no_empty_intermediates_and_eval_no_stats():
   assert sorted(ev.extra) == ["base_logits", "features"]
   np.testing.assert_allclose(np.asarray(ev.preds), np.asarray(train.preds),
                              rtol=1e-6)
+
+
+class _BNBase(nn.Module):
+  """Dense -> BatchNorm base that also sows an intermediate in training."""
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    h = nn.Dense(4)(x)
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.5)(h)
+    if train:
+      self.sow("intermediates", "seen", jnp.sum(h))
+    return nn.Dense(3)(h), h
+
+
+@pytest.mark.parametrize("kind", ["base", "epinet", "ensemble", "dropout"])
+def test_init_keeps_fresh_statistics_and_eval_is_the_default(kind):
+  base = _BNBase()
+  x = X + 3.0  # batch mean far from the initial running mean 0.
+  if kind == "base":
+    enn, z = nw.make_base_enn(base, num_classes=3), None
+  elif kind == "epinet":
+    enn, z = nw.make_epinet(base, num_classes=3, index_dim=2,
+                            prior=None), jnp.ones(2)
+  elif kind == "ensemble":
+    enn, z = nw.make_ensemble(base, num_classes=3, num_ensemble=2), 1
+  else:
+    enn, z = nw.make_mc_dropout(base, num_classes=3), jax.random.key(3)
+  variables = enn.init(jax.random.key(0), x, z if z is not None else 0)
+  stats = jax.tree.leaves_with_path(variables["batch_stats"])
+  for path, value in stats:  # init does not consume the batch.
+    want = 1.0 if "var" in jax.tree_util.keystr(path) else 0.0
+    np.testing.assert_array_equal(np.asarray(value), want)
+  ev = enn.apply(variables, x, z)  # default: evaluation mode.
+  assert "batch_stats" not in ev.extra and "intermediates" not in ev.extra
+  if kind in ("base", "ensemble"):  # mc dropout keeps training mode on.
+    member = (jax.tree.map(lambda v: v[z], variables) if kind == "ensemble"
+              else variables)
+    logits, _ = base.apply(member, x, train=False)
+    np.testing.assert_allclose(np.asarray(ev.extra["base_logits"]),
+                               np.asarray(logits), rtol=1e-5, atol=1e-5)
+  tr = enn.apply(variables, x, z, train=True,
+                 rngs={"dropout": jax.random.key(1)})
+  assert "batch_stats" in tr.extra
+  assert "intermediates" in tr.extra  # what the base sowed reaches extra.
+
+
+def test_epinet_preds_are_base_logits_plus_head_output():
+  base = nw.MLP(3, hidden_sizes=(4,))
+  enn = nw.make_epinet(base, num_classes=3, index_dim=2, hidden_sizes=(5,),
+                       prior=None)
+  z = jnp.asarray([0.7, -0.4])
+  variables = enn.init(jax.random.key(0), X, z)
+  out = enn.apply(variables, X, z)
+  head = nw.EpinetHead(num_classes=3, index_dim=2, hidden_sizes=(5,))
+  h = head.apply({"params": variables["params"]["head"]},
+                 out.extra["features"], X, z)
+  assert np.any(np.asarray(h))
+  np.testing.assert_allclose(np.asarray(out.train),
+                             np.asarray(out.extra["base_logits"] + h),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_ensemble_prior_default_scale_is_one():
+  enn = nw.make_ensemble(nw.MLP(3), num_classes=3, num_ensemble=2,
+                         prior="mlp_ensemble")
+  variables = enn.init(jax.random.key(0), X, 0)
+  prior = nw.make_prior("mlp_ensemble", num_classes=3, index_dim=2)
+  want = prior.apply({"params": variables["prior"]}, X, jnp.asarray([0., 1.]))
+  np.testing.assert_allclose(np.asarray(enn.apply(variables, X, 1).prior),
+                             np.asarray(want), rtol=1e-6, atol=1e-6)
