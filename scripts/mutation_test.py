@@ -113,6 +113,8 @@ DEFAULT_MODULES = ("priors", "wrappers", "enns", "losses", "metrics",
 # mutant key ("file::enclosing function::original  ->  mutated::occurrence",
 # as in the JSON and the report) -> why it is equivalent.
 _PRI = "enn_sym/networks/_priors.py"
+_ENN = "enn_sym/networks/_enns.py"
+_LOS = "enn_sym/losses/_enn.py"
 EQUIVALENT: dict[str, str] = {
     f"{_PRI}::EnsembleDense.__call__::self.bias_std > 0  ->  "
     "self.bias_std >= 0::1":
@@ -130,6 +132,35 @@ EQUIVALENT: dict[str, str] = {
         "d = h.shape[-1] -> h.shape[1] on the 2-D [batch, features] h",
     f"{_PRI}::MLPEnsemblePriorV010.__call__::-1  ->  1::1":
         "h.shape[-1] -> h.shape[1] on the 2-D [batch, features] h",
+    f"{_ENN}::EpinetHead.__call__::-1  ->  1::2":
+        "concatenate(..., axis=-1) -> axis=1 of two 2-D arrays",
+    f"{_ENN}::make_ensemble.<locals>.init::0  ->  1::1":
+        "the one-hot index passed to the prior's init: .at[0] -> .at[1]; a "
+        "prior's parameters depend on the index's shape only",
+    f"{_ENN}::make_ensemble.<locals>.init::1.0  ->  0.0::1":
+        "the same one-hot index (value 1 -> 0): only its shape reaches the "
+        "prior's parameters",
+    f"{_ENN}::make_ensemble.<locals>.init::1  ->  2::1":
+        "the prior's key fold_in(key, 1) -> fold_in(key, 2): another fixed "
+        "key, still distinct from the members' split(fold_in(key, 0)); the "
+        "prior is specified in distribution only",
+    f"{_LOS}::_poisson_quantile::-1  ->  1::1":
+        "sum(..., axis=-1) -> axis=1 of the 2-D comparison",
+    f"{_LOS}::_poisson_quantile::12  ->  13::1":
+        "max_count 12 -> 13: in float32 the Poisson(1) CDF is 1.0 from "
+        "k = 11 on (P(N > 11) ~ 1e-9 < 2^-24), and u < 1, so no count above "
+        "11 is reachable either way",
+    f"{_LOS}::_poisson_quantile::max_count + 1  ->  max_count - 1::1":
+        "counts up to 11 instead of 12: the same float32 saturation (the "
+        "CDF rounds to 1.0 from k = 11)",
+    f"{_LOS}::_poisson_quantile::1  ->  2::1":
+        "arange(max_count + 2): one more count, past the float32 saturation",
+    f"{_LOS}::_poisson_quantile::u[:, None] >= cdf[None, :-1]  ->  "
+    "u[:, None] > cdf[None, :-1]::1":
+        "differs only when a float32 uniform equals one of 12 CDF values "
+        "exactly (probability ~12 x 2^-24 per weight)",
+    f"{_LOS}::_gaussian_index_weights::u > 1.0 - p  ->  u >= 1.0 - p::1":
+        "differs only when u = Phi(.) equals 1 - p exactly (measure zero)",
 }
 
 _SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,

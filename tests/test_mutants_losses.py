@@ -65,9 +65,11 @@ def test_gaussian_index_weights_follow_the_documented_rules():
   # Poisson(1) quantile of u; ppf is the smallest k with cdf(k) >= u.
   np.testing.assert_allclose(w("poisson"), stats.poisson.ppf(u, 1.0))
   # A scaled z gives the same u (Phi(s sqrt(d) / |z|) is scale-free).
-  np.testing.assert_allclose(
-      np.asarray(_enn.bootstrap_weights("poisson", INDEX, jnp.asarray(3 * z),
-                                        seed=SEED)), w("poisson"))
+  for scale in (3.0, 0.1):
+    np.testing.assert_allclose(
+        np.asarray(_enn.bootstrap_weights(
+            "poisson", INDEX, jnp.asarray(scale * z), seed=SEED)),
+        w("poisson"))
 
 
 def test_gaussian_index_zero_gives_the_median_weights():
@@ -152,3 +154,17 @@ def test_aux_loss_is_added_and_merge_variables_inverts_split():
       2, jnp.int32)}, jax.random.key(0))
   assert float(aux["aux_loss"]) == 2.5
   assert float(loss) == pytest.approx(float(aux["data_loss"]) + 2.5)
+
+
+def test_enn_loss_runs_the_network_in_training_mode():
+  # Dropout is on inside the loss (train=True): two dropout keys, two losses.
+  enn = nw.make_ensemble(nw.MLP(3, hidden_sizes=(16,), dropout_rate=0.5),
+                         num_classes=3, num_ensemble=1)
+  x = jnp.ones((4, 2))
+  params, state = _enn.split_variables(enn.init(jax.random.key(0), x, 0))
+  loss_fn = _enn.make_enn_loss(enn, losses.make_loss("ce"),
+                               fixed_indices=jnp.zeros(1, jnp.int32))
+  batch = {"image": x, "label": jnp.zeros(4, jnp.int32)}
+  a, _ = loss_fn(params, state, batch, jax.random.key(1))
+  b, _ = loss_fn(params, state, batch, jax.random.key(2))
+  assert float(a) != float(b)
