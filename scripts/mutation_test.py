@@ -144,6 +144,30 @@ EQUIVALENT: dict[str, str] = {
         "the prior's key fold_in(key, 1) -> fold_in(key, 2): another fixed "
         "key, still distinct from the members' split(fold_in(key, 0)); the "
         "prior is specified in distribution only",
+    f"{_ENN}::_BaseWithEpinet.__call__::False  ->  True::1":
+        "the default of train; every caller (init and apply of make_epinet) "
+        "passes train explicitly",
+    **{f"{_ENN}::make_{k}.<locals>.init::False  ->  True::1":
+       "init(..., train=False) -> train=True: the variables init returns do "
+       "not depend on train for these bases (Dropout has no parameters and "
+       "Flax's BatchNorm does not update its statistics while "
+       "initialising; tests/test_mutants_enns.py::"
+       "test_init_keeps_fresh_statistics_and_eval_is_the_default checks "
+       "the statistics)" for k in ("base_enn", "epinet", "ensemble",
+                                   "mc_dropout")},
+    **{f"{_LOS}::_index_hash::{m}::1":
+       "a constant of the MC-dropout key hash, which is specified only as "
+       "'a hash of the key's bits selects an independent draw (no "
+       "published rule)'; the mutant is another deterministic hash"
+       for m in ("jnp.arange(bits.shape[0], dtype=jnp.uint32) * "
+                 "jnp.uint32(2) + jnp.uint32(2654435761)  ->  "
+                 "jnp.arange(bits.shape[0], dtype=jnp.uint32) * "
+                 "jnp.uint32(2) - jnp.uint32(2654435761)",
+                 "jnp.arange(bits.shape[0], dtype=jnp.uint32) * "
+                 "jnp.uint32(2)  ->  jnp.arange(bits.shape[0], "
+                 "dtype=jnp.uint32) / jnp.uint32(2)",
+                 "bits * mult  ->  bits / mult",
+                 "2654435761  ->  2654435762", "2  ->  3")},
     f"{_LOS}::_poisson_quantile::-1  ->  1::1":
         "sum(..., axis=-1) -> axis=1 of the 2-D comparison",
     f"{_LOS}::_poisson_quantile::12  ->  13::1":

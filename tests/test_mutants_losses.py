@@ -7,6 +7,7 @@ normal CDF and the Poisson(1) quantile), not by calling the library's
 helpers; the index-averaged loss is recomputed from per-index applies.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -168,3 +169,75 @@ def test_enn_loss_runs_the_network_in_training_mode():
   a, _ = loss_fn(params, state, batch, jax.random.key(1))
   b, _ = loss_fn(params, state, batch, jax.random.key(2))
   assert float(a) != float(b)
+
+
+def test_registry_defaults_agree_with_the_loss_functions():
+  # make_loss("<name>") and the function called directly share defaults
+  # (label_smoothing is a separate registry entry, by design).
+  import inspect  # pylint: disable=g-import-not-at-top
+  from enn_sym.losses import _single  # pylint: disable=g-import-not-at-top
+  reg = _single._REGISTRY  # pylint: disable=protected-access
+  pairs = [(reg[n][0], reg[n][1]) for n in ("focal", "entropy_reg",
+                                            "logit_norm")]
+  pairs.append((_single.soft_binned_ece, reg["ce+soft_ece"][1]))
+  for fn, defaults in pairs:
+    sig = inspect.signature(fn).parameters
+    shared = [k for k in defaults if k in sig]
+    assert shared
+    for k in shared:
+      assert sig[k].default == defaults[k], (fn.__name__, k)
+
+
+@pytest.mark.parametrize("kind", ["bernoulli", "poisson", "exponential"])
+def test_hash_rule_v010_draws_have_the_documented_distribution(kind):
+  index = jnp.arange(4000)
+  w = np.asarray(_enn.bootstrap_weights(kind, index, jnp.asarray([0.3, 1.0]),
+                                        p=0.25, rule="hash_v0_1_0"))
+  again = _enn.bootstrap_weights(kind, index, jnp.asarray([0.3, 1.0]),
+                                 p=0.25, rule="hash_v0_1_0")
+  np.testing.assert_array_equal(w, np.asarray(again))  # deterministic.
+  assert abs(w.mean() - 1.0) < 0.1
+  if kind == "bernoulli":
+    assert set(np.unique(w)) == {0.0, 4.0}  # Bernoulli(1/4) / (1/4).
+  elif kind == "poisson":
+    assert np.all(w == np.round(w)) and abs(w.var() - 1.0) < 0.15
+  else:
+    assert w.min() > 0 and len(np.unique(w)) > 3900 and abs(w.var() - 1) < 0.2
+
+
+class _BN(nn.Module):
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.5)(
+        nn.Dense(3)(x))
+    return h, h
+
+
+def test_ensemble_loss_keeps_each_members_updated_statistics():
+  enn = nw.make_ensemble(_BN(), num_classes=3, num_ensemble=2)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 2)) + 2.0,
+                  jnp.float32)
+  variables = enn.init(jax.random.key(0), x, 0)
+  params, state = _enn.split_variables(variables)
+  loss_fn = _enn.make_enn_loss(enn, losses.make_loss("ce"),
+                               fixed_indices=jnp.arange(2))
+  _, aux = loss_fn(params, state, {"image": x, "label": jnp.zeros(
+      5, jnp.int32)}, jax.random.key(1))
+  for k in range(2):  # slot k = member k trained alone.
+    alone = enn.apply(variables, x, k, train=True).extra["batch_stats"]
+    for got, want, old in zip(jax.tree.leaves(aux["batch_stats"]),
+                              jax.tree.leaves(alone),
+                              jax.tree.leaves(state["batch_stats"])):
+      np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]),
+                                 rtol=1e-5, atol=1e-6)
+      assert not np.allclose(np.asarray(got[k]), np.asarray(old[k]))
+  # An epinet-like stack with no old statistics takes copy 0.
+  stacked = {"m": jnp.asarray([[1.0, 2.0], [3.0, 4.0]])}
+  np.testing.assert_array_equal(
+      np.asarray(_enn._merge_index_stats(stacked, None)["m"]), [1.0, 2.0])
+  # Copy 1 changed element 0, copy 0 element 1; element 2 unchanged.
+  old = {"m": jnp.asarray([0.0, 0.0, 5.0])}
+  stacked = {"m": jnp.asarray([[0.0, 7.0, 5.0], [8.0, 0.0, 5.0]])}
+  np.testing.assert_array_equal(
+      np.asarray(_enn._merge_index_stats(stacked, old)["m"]), [8.0, 7.0, 5.0])
