@@ -379,10 +379,10 @@ def _enumerate(path: str) -> list[dict]:
   return out
 
 
-def _sha(*paths: str) -> str:
+def _sha(*paths: str, root: str = REPO) -> str:
   h = hashlib.sha256()
   for p in paths:
-    full = os.path.join(REPO, p)
+    full = os.path.join(root, p)
     if os.path.exists(full):
       h.update(p.encode())
       h.update(open(full, "rb").read())
@@ -834,7 +834,8 @@ def main(argv=None) -> int:
       percov = covcache.setdefault("by_test_file", {})
       cov = {}
       for test in tests:
-        key = _sha(*ALL_SOURCES, test, "tests/conftest.py")
+        # Keyed by the scratch copy's files, the ones that are traced.
+        key = _sha(*ALL_SOURCES, test, "tests/conftest.py", root=scratch)
         if percov.get(test, {}).get("key") != key:
           log(f"coverage of the core sources by {test}")
           percov[test] = {"key": key, "tests": _coverage(
