@@ -115,6 +115,7 @@ DEFAULT_MODULES = ("priors", "wrappers", "enns", "losses", "metrics",
 _PRI = "enn_sym/networks/_priors.py"
 _ENN = "enn_sym/networks/_enns.py"
 _LOS = "enn_sym/losses/_enn.py"
+_SGL = "enn_sym/losses/_single.py"
 EQUIVALENT: dict[str, str] = {
     f"{_PRI}::EnsembleDense.__call__::self.bias_std > 0  ->  "
     "self.bias_std >= 0::1":
@@ -168,6 +169,20 @@ EQUIVALENT: dict[str, str] = {
                  "dtype=jnp.uint32) / jnp.uint32(2)",
                  "bits * mult  ->  bits / mult",
                  "2654435761  ->  2654435762", "2  ->  3")},
+    **{f"{_SGL}::{scope}::-1  ->  1::{n}":
+       f"{what} -> axis or index 1 of a 2-D [batch, classes] array (the "
+       "logits are checked to be 2-D first)"
+       for scope, n, what in (
+           ("_prepare", 1, "np.shape(logits)[-1] < 1"),
+           ("_prepare", 2, "np.shape(logits)[-1] in check_labels"),
+           ("_log_probs_and_nll", 1, "log_softmax(axis=-1)"),
+           ("_lp_norm", 1, "max(axis=-1, keepdims=True)"),
+           ("_lp_norm", 2, "sum(axis=-1, keepdims=True)"),
+           ("_focal_kernel", 1, "logits.shape[-1] == 1"),
+           ("_soft_ece_kernel", 1, "softmax(axis=-1) of [batch, bins]"))},
+    f"{_SGL}::_abs::jax.lax.stop_gradient(jnp.sign(x))  ->  jnp.sign(x)::1":
+        "jnp.sign has zero derivative everywhere, so value and gradient "
+        "are unchanged",
     f"{_LOS}::_poisson_quantile::-1  ->  1::1":
         "sum(..., axis=-1) -> axis=1 of the 2-D comparison",
     f"{_LOS}::_poisson_quantile::12  ->  13::1":
@@ -183,6 +198,9 @@ EQUIVALENT: dict[str, str] = {
     "u[:, None] > cdf[None, :-1]::1":
         "differs only when a float32 uniform equals one of 12 CDF values "
         "exactly (probability ~12 x 2^-24 per weight)",
+    f"{_LOS}::_poisson_quantile::1  ->  2::4":
+        "cdf[:-1] -> cdf[:-2]: drops the comparison with the CDF at 11, "
+        "which is 1.0 in float32, never <= u < 1",
     f"{_LOS}::_gaussian_index_weights::u > 1.0 - p  ->  u >= 1.0 - p::1":
         "differs only when u = Phi(.) equals 1 - p exactly (measure zero)",
 }
