@@ -146,8 +146,8 @@ class MLPEnsemblePrior(nn.Module):
   zero by default, as in the epinet prior of the Neural Testbed (reference
   sheet ``neural_testbed.md`` §5.2: zero-bias prior MLPs), so the root mean
   square of a prior logit difference is ``sqrt(mlp_prior_second_moment(L,
-  index_dim))`` (2.0 for one hidden layer and ``index_dim = 8``, 1.41 for
-  two) and it varies with ``x`` rather than being a per-function constant.
+  index_dim))`` (2.83 for one hidden layer and ``index_dim = 8``, 2.0 for
+  two: second moments 8 and 4) and it varies with ``x`` rather than being a per-function constant.
   ``bias_std`` draws the biases of the later layers from ``N(0,
   bias_std^2)``, ``input_bias_std`` (default: ``bias_std``) those of the
   first layer. Up to version 0.1.0 every bias was ``N(0, 1)`` (reachable as
