@@ -51,7 +51,7 @@ def plot(path: str, results: dict) -> None:
   ax.set_xlabel("rotation (0 = identity, others sampled from SO(3))")
   ax.set_ylabel("test ECE")
   ax.set_title("Tetris (SO(3)-rotated): ECE per rotation")
-  ax.legend(fontsize=7)
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

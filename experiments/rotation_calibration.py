@@ -51,7 +51,7 @@ def plot_ece_vs_group_size(path: str, results) -> None:
   ax.set_xlabel("group size")
   ax.set_ylabel("test ECE (mean over seeds)")
   ax.set_title("Rotated MNIST-5k: ECE vs invariance group")
-  ax.legend(fontsize=7)
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

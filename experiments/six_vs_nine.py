@@ -55,7 +55,7 @@ def plot(path: str, probes: dict, ceiling: float) -> None:
   axes[0].axhline(ceiling, color="k", ls="--", lw=1,
                   label="ideal invariant ceiling")
   for ax in axes:
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
   fig.suptitle("Upright MNIST-5k: plain vs invariant ENNs (95% CI over seeds)")
   fig.tight_layout()
   fig.savefig(path, dpi=100)

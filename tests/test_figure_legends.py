@@ -60,3 +60,20 @@ def test_figure3_legends_outside_the_panels(monkeypatch, tmp_path):
   bounds.plot_figure3(records, str(tmp_path / "fig3.png"))
   (fig,) = figures
   _assert_legends_outside(fig)
+
+
+def test_plot_curves_legend_outside_the_panels(monkeypatch, tmp_path):
+  figures = _capture(monkeypatch)
+  curve = {"epoch": [1.0, 2.0, 3.0], "seeds": [0, 1],
+           "ece": [[0.1, 0.3, 0.2], [0.2, 0.4, 0.3]],   # [seed][epoch]
+           "nll": [[1.0, 0.9, 1.2], [1.1, 1.0, 1.3]]}
+  st = {"seeds": [0, 1], "per_seed": {}, "mean": {"ece_ts": 0.1},
+        "ci95": {}}
+  results = {"axes": {"loss": ["ce", "focal"]},
+             "cells": {l: {"levels": {"loss": l}, "models": {"base": st},
+                           "seed_curves": {"base": curve}}
+                       for l in ("ce", "focal")}}
+  train.plot_curves(str(tmp_path / "c.png"), results, ("ece", "nll"),
+                    final={"ece": "ece_ts"})
+  (fig,) = figures
+  _assert_legends_outside(fig)

@@ -485,8 +485,9 @@ def plot_curves(path: str, results: Mapping[str, Any],
         extra = (final or {}).get(metric)
         ax.set_ylabel(f"test {metric}" + (f" (o: {extra})" if extra else ""))
   handles = grid[0][-1].get_legend_handles_labels()[0]
-  if handles:
-    grid[0][-1].legend(fontsize=7)
+  if handles:  # Right of the last panel, outside the data.
+    grid[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1),
+                       frameon=False)
   fig.suptitle(title or "test metrics during training (mean over seeds, "
                "95% CI band)", fontsize=10)
   fig.tight_layout()
