@@ -10,8 +10,7 @@ invariance make an ENN's uncertainty better or worse calibrated?".
 
 A Sweep over task x training-set size x symmetry variant x ENN kind x step
 ceiling (``configs/symmetry_study.py``), all seeds of a cell at once with
-early stopping. The report writes ``results.json`` and the results page
-(``config.results_page``; its sections say what it holds).
+early stopping; the report writes ``results.json`` and the results page.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ import time
 from enn_sym import train
 
 METRICS = ("accuracy", "nll", "ece", "ece_ts", "classwise_ece", "brier",
-           "joint_nll", "mutual_info", "invariance_tv_mean", "flip_rate")
+           "joint_nll", "mutual_info", "invariance_tv_mean", "flip_rate",
+           "orbit_ece")
 BOUNDS = tuple("finite_orbit_bounds/" + k for k in (
     "ece", "prop1_ece_upper", "thm4_ece_upper", "cor1_ece_upper",
     "thm5_ece_lower", "thm1_error_lower", "prop3_error_upper"))

@@ -25,15 +25,14 @@ validation NLL (``num_steps`` is the ceiling) and reports ``stop_reason``.
 Presets (``--config.preset=NAME``):
 
 * ``quick``: 2 tasks x 2 sizes x plain/C4 x epinet (+ 2x ceiling at full
-  data), 2 seeds, a 400-step ceiling: 12 cells, 883 s of training (15 min
-  wall) measured on 2 CPU cores shared with other jobs (load average ~20);
-  not measured on a quiet machine. The smoke test runs 4 of its cells at
-  tiny widths.
+  data), 2 seeds, a 400-step ceiling: 12 cells, 120 s wall on 2 CPU cores
+  (2026-12-02, machine shared with other jobs). The smoke test runs 4 of its
+  cells at tiny widths.
 * ``default`` (no preset): 3 tasks x 4 sizes x plain/augment/C4 (+ C2 on
   upright) x epinet/ensemble, 5 seeds, plus the 2x-ceiling cells of full
-  data: 100 cells, meant as the largest grid for about an hour on 2 quiet
-  CPU cores. That is an estimate, not a measurement: the whole grid has not
-  been run (the results page says which preset and cells produced it).
+  data: 100 cells, 2,692 s (45 min) of training summed over cells on 2 CPU
+  cores shared with other jobs (2026-12-02): the largest grid that fits
+  the hour; ``full`` is the whole grid, for larger machines.
 * ``full``: every variant and kind; ``gpu``: ``full`` with 10 seeds on
   full MNIST through TFDS (60,000 / validation 10% of train / 10,000 test;
   needs the TFDS data prepared, see README).
