@@ -8,8 +8,7 @@ invariance make an ENN's uncertainty better or worse calibrated?".
   sbatch --array=0-$((N-1)) --wrap "python experiments/symmetry_study.py \
       --config.preset=gpu --workdir /scratch/study"            # see docs/sweeps.md
 
-A Sweep over task x training-set size x symmetry variant x ENN kind x step
-ceiling (``configs/symmetry_study.py``), all seeds of a cell at once with
+A Sweep (``configs/symmetry_study.py``), all seeds of a cell at once with
 early stopping; the report writes ``results.json`` and the results page.
 """
 
@@ -121,7 +120,8 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
       "convergence here.", "",
       "Accuracy floor (rot90, full data, >= 0.90): " + (
           "every variant reaches it." if not low else "below it: "
-          + "; ".join(low) + "."), "",
+          + "; ".join(low) + ". Why: none of these has C4 built in, so the "
+          "MLP must learn every orientation from the data."), "",
       "## Published bounds on the C4 test orbits (full data)", "",
       "Berman et al. 2025 (docs/bounds.md) on the orbit-closed test set, "
       "mean [95% CI] over seeds; `-` where a statement does not apply to "
