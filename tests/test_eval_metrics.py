@@ -168,3 +168,17 @@ def test_metric_config_validation(key, value, match):
   config = train_helpers.tiny_config(**{key: value})
   with pytest.raises(train.ConfigError, match=match):
     train.validate_config(config)
+
+
+def test_registered_metric_shadowing_a_built_in_is_one_error():
+  metrics.register_metric("ece", overwrite=True)(lambda config: _TopTwo())
+  try:
+    bundle = train.EvalMetrics(3, 10, 2, 4,
+                               extra=metrics.make_metric_bundle(None, ("ece",)))
+    logits = jnp.zeros((2, 4, 3))
+    states = bundle.update(bundle.empty(), logits, jnp.array([0, 1, 2, 0]),
+                           jnp.ones(4), 1.0, jax.random.key(0))
+    with pytest.raises(ValueError, match="'ece' shadows a built-in result"):
+      bundle.compute(states)
+  finally:
+    metrics.unregister_metric("ece")
