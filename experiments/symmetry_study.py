@@ -4,7 +4,6 @@ invariance make an ENN's uncertainty better or worse calibrated?".
   python experiments/symmetry_study.py --config.preset=quick   # minutes
   python experiments/symmetry_study.py \
       --config.results_page=docs/results/symmetry_study.md     # default grid
-  python experiments/symmetry_study.py --list                  # the cells
   sbatch --array=0-$((N-1)) --wrap "python experiments/symmetry_study.py \
       --config.preset=gpu --workdir /scratch/study"            # see docs/sweeps.md
 
@@ -71,7 +70,8 @@ def report(sweep, config, workdir: str, results: dict) -> dict:
   probe_rows = train.probe_conclusions(sweep, probes, "variant", "plain")
   ceil = (train.nearest_neighbour_ceiling(sweep.cell(upright[0]).config)
           if upright else None)
-  diffs = train.compare(one, "variant", "plain", ("ece", "nll"))
+  diffs = train.compare(one, "variant", "plain", ("ece", "nll"),
+                        require_converged=True)  # no claim otherwise
   conv = train.convergence_check(results, "ceiling", "1x", "2x", HEADLINE)
   low = [f"{n} ({k}: {st['mean']['accuracy']:.3f})" for n, c in
          one["cells"].items() if n.startswith("rot90/full/") for k, st in

@@ -363,3 +363,26 @@ def test_sweep_main_console_entry(tmp_path):
   out = _sweep_main("--config", "configs/symmetry_study.py",
                     "--config.preset=huge", "--list")
   assert out.returncode == 2 and "'huge' is not a preset" in out.stderr
+
+
+def test_compare_requires_converged_seeds_when_asked():
+  """A pair with a seed at the step ceiling gives "not converged", never a
+  claim; without the flag the CI rule alone decides."""
+  def cell(variant, values, reasons):
+    return {"levels": {"variant": variant}, "models": {"epinet": {
+        "seeds": [0, 1, 2, 3, 4], "per_seed": {"ece": values},
+        "stop_reason": reasons}}}
+  done = ["early_stopping"] * 5
+  results = {"axes": {"variant": ["plain", "c4"]}, "cells": {
+      "plain": cell("plain", [0.10, 0.11, 0.12, 0.13, 0.14], done),
+      "c4": cell("c4", [0.05, 0.06, 0.07, 0.08, 0.09],
+                 done[:4] + ["max_steps"])}}
+  (row,) = train.compare(results, "variant", "plain", ("ece",))
+  assert row["conclusion"] == "lowers"
+  (row,) = train.compare(results, "variant", "plain", ("ece",),
+                         require_converged=True)
+  assert row["conclusion"] == "not converged"
+  results["cells"]["c4"]["models"]["epinet"]["stop_reason"] = done
+  (row,) = train.compare(results, "variant", "plain", ("ece",),
+                         require_converged=True)
+  assert row["conclusion"] == "lowers"

@@ -129,9 +129,15 @@ def conclusion(ci95: Sequence[float], n: int | None = None,
 
 
 def compare(results: Mapping[str, Any], axis: str, reference: str,
-            metrics: Sequence[str], min_seeds: int = MIN_SEEDS) -> list[dict]:
+            metrics: Sequence[str], min_seeds: int = MIN_SEEDS,
+            require_converged: bool = False) -> list[dict]:
   """Paired differences of every cell against its reference cell (the cell
   with the same levels except ``axis = reference``), per model and metric.
+
+  With ``require_converged``, a pair in which any seed of either cell did
+  not stop early (``stop_reason`` ``max_steps`` or ``non_finite``) gets the
+  conclusion ``"not converged"`` instead of lowers / raises / no measurable
+  difference, so no claim follows from it.
 
   Returns rows ``{levels..., model, metric, mean, ci95, n, conclusion}``.
   """
@@ -156,9 +162,12 @@ def compare(results: Mapping[str, Any], axis: str, reference: str,
           continue
         d = paired_difference(stats_v["per_seed"][metric], stats_v["seeds"],
                               stats_r["per_seed"][metric], stats_r["seeds"])
+        unconverged = require_converged and any(
+            r in ("max_steps", "non_finite") for r in
+            list(stats_v["stop_reason"]) + list(stats_r["stop_reason"]))
         rows.append({**cell["levels"], "model": model, "metric": metric,
-                     **d, "conclusion": conclusion(d["ci95"], d["n"],
-                                                   min_seeds)})
+                     **d, "conclusion": "not converged" if unconverged
+                     else conclusion(d["ci95"], d["n"], min_seeds)})
   return rows
 
 
