@@ -76,8 +76,9 @@ def test_quick_preset_end_to_end(tmp_path):
   diffs = results["paired_differences"]
   assert {(d["variant"], d["size"]) for d in diffs} == {("c4", "full")}
   # Two seeds: the rule never draws a conclusion.
+  # (Seeds of the tiny run may hit its ceiling: "not converged", no claim.)
   assert all(d["conclusion"].startswith("no measurable difference")
-             for d in diffs)
+             or d["conclusion"] == "not converged" for d in diffs)
   page = (tmp_path / "page" / "study.md").read_text()
   for section in ("Metrics against training-set size", "Six vs nine",
                   "Convergence", "Reliability", "paired by seed",
