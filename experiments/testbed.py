@@ -52,14 +52,16 @@ def run(config, workdir: str, command: str = "") -> dict:
       num_test_seeds=s["num_test_seeds"],
       num_enn_samples=s["num_enn_samples"], log=print)
   wall = time.perf_counter() - start
+  notes = (f"Preset `{config.preset}`: {len(s['problem_ids'])} problems, "
+           f"J = {s['num_test_seeds']} test seeds, M = "
+           f"{s['num_enn_samples']} ENN samples, training seeds "
+           f"{tuple(config.seeds)}, step scale {s['steps_scale']}.")
   page = testbed.leaderboard_markdown(
-      records, command=command, wall_seconds=wall,
-      notes=(f"Preset `{config.preset}`: {len(s['problem_ids'])} problems, "
-             f"J = {s['num_test_seeds']} test seeds, M = "
-             f"{s['num_enn_samples']} ENN samples, training seeds "
-             f"{tuple(config.seeds)}, step scale {s['steps_scale']}."))
+      records, command=command, wall_seconds=wall, notes=notes)
   result = {"settings": {k: list(v) if isinstance(v, tuple) else v
                          for k, v in s.items()},
+            "preset": config.preset, "seeds": list(config.seeds),
+            "command": command, "notes": notes,
             "records": records, "leaderboard": testbed.leaderboard(records),
             "wall_seconds": wall}
   with open(os.path.join(workdir, "results.json"), "w") as f:
