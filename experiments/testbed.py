@@ -70,7 +70,7 @@ def run(config, workdir: str, command: str = "") -> dict:
   """The leaderboard part: ``results.json``, then the page."""
   s = settings(config)
   os.makedirs(workdir, exist_ok=True)
-  start = time.perf_counter()
+  start, load = time.perf_counter(), [os.getloadavg()[0]]
   records = testbed.run_sweep(
       s["problem_ids"], testbed.agent_configs(s["agents"], s["steps_scale"]),
       seeds=tuple(config.seeds), baselines=tuple(config.baselines),
@@ -86,7 +86,7 @@ def run(config, workdir: str, command: str = "") -> dict:
             "preset": config.preset, "seeds": list(config.seeds),
             "command": command, "notes": notes,
             "records": records, "leaderboard": testbed.leaderboard(records),
-            "wall_seconds": wall}
+            "wall_seconds": wall, "load_average": load + [os.getloadavg()[0]]}
   _dump(workdir, "results.json", result)
   return {"result": result, "page": write_page(config, workdir, command)}
 
@@ -95,12 +95,13 @@ def run_symmetric(config, workdir: str, command: str = "") -> dict:
   """The symmetric part: ``symmetric.json`` (after every record), the page."""
   s = symmetric_settings(config)
   os.makedirs(workdir, exist_ok=True)
-  start = time.perf_counter()
+  start, load = time.perf_counter(), [os.getloadavg()[0]]
 
   def save(records):
+    load.append(os.getloadavg()[0])
     _dump(workdir, "symmetric.json", {
         "settings": s, "command": command, "records": records,
-        "wall_seconds": time.perf_counter() - start})
+        "wall_seconds": time.perf_counter() - start, "load_average": load})
 
   records = testbed.run_symmetric(log=print, on_record=save, **s)
   save(records)

@@ -137,8 +137,18 @@ def test_quick_preset_runs_end_to_end(tmp_path):
   assert agents == {"uniform", "prior", "mlp", "epinet"}
   assert {r["problem_id"] for r in result["records"]} == {25, 205}
   assert all(np.isfinite(r["kl"]) for r in result["records"])
-  assert "## Leaderboard" in out["page"]
+  assert "## Neural Testbed leaderboard" in out["page"]
   assert (tmp_path / "testbed.md").read_text() == out["page"]
+  assert "Not run (no `symmetric.json`)." in out["page"]
+  # The symmetric part of the quick preset, into the same page.
+  sym = _load_script().run_symmetric(config, str(tmp_path), "python x")
+  assert [r["model"] for r in sym["records"]] == ["plain", "C4-averaged"]
+  assert all(len(r["kl1"]) == 2 and np.isfinite(r["kl10"]).all()
+             for r in sym["records"])
+  page = (tmp_path / "testbed.md").read_text()
+  assert page == sym["page"]
+  assert "## Neural Testbed leaderboard" in page
+  assert "## Symmetric testbed" in page and "### Answer" in page
 
 
 def test_bootstrap_ece_point_value_and_interval():

@@ -24,9 +24,11 @@ def results_page(leaderboard: Mapping[str, Any] | None,
 
   Args:
     leaderboard: the leaderboard's ``results.json`` (``records``,
-      ``wall_seconds``, ``command``, ``notes``), or ``None``.
+      ``wall_seconds``, ``command``, ``notes``, ``load_average``), or
+      ``None``.
     symmetric: the symmetric testbed's ``symmetric.json`` (``records``,
-      ``wall_seconds``, ``command``, ``settings``), or ``None``.
+      ``wall_seconds``, ``command``, ``settings``, ``load_average``), or
+      ``None``.
     command: the command that regenerates the page.
     footer: markdown appended at the end (e.g. links).
   """
@@ -36,8 +38,8 @@ def results_page(leaderboard: Mapping[str, Any] | None,
   walls = [p["wall_seconds"] for p in (leaderboard, symmetric)
            if p and p.get("wall_seconds") is not None]
   lines += ["Two parts, each with the command it ran with and its wall time: "
-            "the [leaderboard](#neural-testbed-leaderboard) (the Neural Testbed protocol, "
-            "this library's agents) and the [symmetric "
+            "the [leaderboard](#neural-testbed-leaderboard) (the Neural "
+            "Testbed protocol, this library's agents) and the [symmetric "
             "testbed](#symmetric-testbed-plain-vs-group-averaged-enns) (plain "
             "vs group-averaged ENNs against invariant, partly invariant and "
             "extrinsic teachers)."
@@ -48,14 +50,17 @@ def results_page(leaderboard: Mapping[str, Any] | None,
         leaderboard["records"], title="Neural Testbed leaderboard",
         command=leaderboard.get("command", ""),
         wall_seconds=leaderboard.get("wall_seconds"),
-        notes=leaderboard.get("notes", ""), level=2))
+        notes=leaderboard.get("notes", ""), level=2,
+        load=leaderboard.get("load_average")))
   else:
-    lines += ["## Neural Testbed leaderboard", "", "Not run (no `results.json`).", ""]
+    lines += ["## Neural Testbed leaderboard", "",
+              "Not run (no `results.json`).", ""]
   if symmetric:
     lines.append(_symmetric.symmetric_markdown(
         symmetric["records"], command=symmetric.get("command", ""),
         wall_seconds=symmetric.get("wall_seconds"),
-        settings=symmetric.get("settings"), level=2))
+        settings=symmetric.get("settings"), level=2,
+        load=symmetric.get("load_average")))
   else:
     lines += ["## Symmetric testbed: plain vs group-averaged ENNs", "",
               "Not run (no `symmetric.json`).", ""]
