@@ -199,3 +199,16 @@ def test_script_report_only_and_bad_mode(tmp_path):
        "--config.report_only=True"], capture_output=True, text=True, env=env,
       check=False)
   assert empty.returncode == 2 and "error: no results.json" in empty.stderr
+
+
+def test_teacher_summary_by_hand():
+  problem = _problems()[1]
+  true = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]],
+                  np.float32)
+  data = tb.SymmetricEvalData(None, None, None, None, None, true, None)
+  out = tb.teacher_summary(problem, data)
+  assert out["argmax_majority"] == pytest.approx(0.75)
+  assert out["mean_top_prob"] == pytest.approx((0.9 + 0.8 + 0.6 + 0.7) / 4)
+  y = np.asarray(problem.y_train)
+  assert out["train_majority"] == pytest.approx(
+      max(y.mean(), 1 - y.mean()))

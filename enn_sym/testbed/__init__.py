@@ -74,4 +74,5 @@ from enn_sym.testbed._symmetric import symmetric_eval_data
 from enn_sym.testbed._symmetric import symmetric_markdown
 from enn_sym.testbed._symmetric import symmetric_teacher
 from enn_sym.testbed._symmetric import t_interval
+from enn_sym.testbed._symmetric import teacher_summary
 from enn_sym.testbed._symmetric import true_calibration_error

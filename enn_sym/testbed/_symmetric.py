@@ -290,6 +290,24 @@ def symmetric_eval_data(problem1: _problems.Problem,
       problem1.enn_keys[:num_samples], x, true, labels)
 
 
+def teacher_summary(problem: _problems.Problem, data: SymmetricEvalData
+                    ) -> dict[str, float]:
+  """How informative a cell's teacher is, on the calibration inputs.
+
+  ``argmax_majority``: the share of inputs whose most probable class is the
+  commonest one (1.0: the teacher has no decision boundary on the support);
+  ``mean_top_prob``: the mean of ``max_c p(c | x)``; ``train_majority``: the
+  share of the commonest training label.
+  """
+  true = np.asarray(data.true)
+  top = np.bincount(true.argmax(-1), minlength=true.shape[-1])
+  labels = np.bincount(np.asarray(problem.y_train),
+                       minlength=true.shape[-1])
+  return {"argmax_majority": float(top.max() / top.sum()),
+          "mean_top_prob": float(true.max(-1).mean()),
+          "train_majority": float(labels.max() / labels.sum())}
+
+
 _EVAL_PROGRAMS: dict = {}
 
 
@@ -465,6 +483,7 @@ def run_symmetric(cells=SYMMETRIC_CELLS, *, agent: str = "epinet",
                                num_samples=num_enn_samples,
                                num_labels=num_labels)
     pc = problems[1].config
+    teacher_stats = teacher_summary(problems[1], data)
     for model, g in (("plain", None), (f"C{rotations}-averaged", group)):
       start = time.perf_counter()
       _, fit = fit_symmetric_agent(
@@ -482,7 +501,7 @@ def run_symmetric(cells=SYMMETRIC_CELLS, *, agent: str = "epinet",
              "stop_reason": list(fit.stop_reason),
              "steps_trained": [int(v) for v in fit.steps_trained],
              "best_step": [int(v) for v in fit.best_step],
-             "train_seconds": train_seconds,
+             "teacher": teacher_stats, "train_seconds": train_seconds,
              "eval_seconds": time.perf_counter() - start - train_seconds}
       for key, name in (("kl1", "kl"), ("kl10", "kl10"),
                         ("true_ce", "true_ce"), ("ece", "ece"),
@@ -509,6 +528,10 @@ def stop_counts(record: dict) -> str:
 def converged(record: dict) -> bool:
   """Every seed stopped early (none at the step ceiling, none non-finite)."""
   return all(r == "early_stopping" for r in record["stop_reason"])
+
+
+def _range_text(values) -> str:
+  return f"{min(values)}-{max(values)}" if values else "n/a"
 
 
 def _ci_text(values) -> str:
@@ -592,21 +615,37 @@ def symmetric_markdown(records: Sequence[dict], *, command: str = "",
       "x_1 >= 0, which rotations leave (extrinsic). Each cell: one teacher, "
       f"one training set, {seeds} training seeds, early stopping on a fresh "
       "validation set's NLL (stop reasons counted per model; 'early_stopping' "
-      "= converged, 'max_steps' = hit the ceiling)." + train + " Values: mean "
+      "= converged, 'max_steps' = hit the ceiling; the best-validation "
+      "parameters, from the 'best step', are the ones scored)." + train +
+      " Values: mean "
       "over seeds with a Student-t 95% CI. true CE = calibration error "
       f"against the teacher's probabilities on {num_inputs} inputs (no label "
       f"noise); ECE = binned ECE (15 bins) on {num_labels} sampled labels, "
       "with the mean of its per-seed bootstrap 95% CI.", "",
       "| N | rho | support | model | KL tau=1 | KL tau=10 | true CE | ECE "
-      "| ECE boot CI | stop | steps (mean) |",
-      "|---|---|---|---|---|---|---|---|---|---|---|"]
+      "| ECE boot CI | stop | steps (mean) | best step (range) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in records:
     lines.append(
         f"| {r['num_train']} | {r['incorrect_fraction']} | {r['support']} | "
         f"{r['model']} | {_ci_text(r['kl1'])} | {_ci_text(r['kl10'])} | "
         f"{_ci_text(r['true_ce'])} | {_ci_text(r['ece'])} | "
         f"[{np.mean(r['ece_lo']):.4f}, {np.mean(r['ece_hi']):.4f}] | "
-        f"{stop_counts(r)} | {np.mean(r['steps_trained']):.0f} |")
+        f"{stop_counts(r)} | {np.mean(r['steps_trained']):.0f} | "
+        f"{_range_text(r.get('best_step'))} |")
+  teachers = [r for r in records if "teacher" in r][::2]
+  if teachers:
+    lines += ["", "Teachers, on the calibration inputs: the share of inputs "
+              "whose most probable class is the commonest one (1.0 = no "
+              "decision boundary on the support), the mean top-class "
+              "probability, and the commonest training label's share.", "",
+              "| N | rho | support | argmax majority | mean top prob | "
+              "train majority |", "|---|---|---|---|---|---|"]
+    for r in teachers:
+      t = r["teacher"]
+      lines.append(f"| {r['num_train']} | {r['incorrect_fraction']} | "
+                   f"{r['support']} | {t['argmax_majority']:.3f} | "
+                   f"{t['mean_top_prob']:.3f} | {t['train_majority']:.3f} |")
   lines += ["", f"{h}# Answer (averaged minus plain, paired by seed, 95% CI)",
             "",
             "A difference is stated only where both models converged (every "
