@@ -6,10 +6,12 @@
 symmetric cell, shortened training; the test suite's smoke run), ``default``
 (6 teacher/data pairs = 12 problems, 5 agents, published training; 9
 symmetric cells x 2 models x 5 early-stopped seeds) and ``full`` (all 360
-problems; hours). Measured on 2 CPU cores shared with other jobs (load 4-9):
-the default leaderboard TIME_LB, the default symmetric testbed TIME_SYM (see
-``docs/results/testbed.md``). Fields left at their empty value take the
-preset's.
+problems; hours). Measured for the default on 2 CPU cores shared with other
+jobs (1-min load average 8-9, see ``docs/results/testbed.md``): the
+leaderboard 33 min wall (9 min of CPU time), the symmetric testbed 14 min
+wall (8.5 min of CPU) with a warm XLA cache (``JAX_COMPILATION_CACHE_DIR``),
+31 min on a cold one; ``mode="all"`` runs both, one after the other. Fields
+left at their empty value take the preset's.
 
 ``mode``: ``all`` (both parts, one page), ``leaderboard`` or ``symmetric``
 (one part; the page is assembled from every part saved in the workdir).

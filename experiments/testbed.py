@@ -3,7 +3,7 @@ r"""The Neural Testbed (Osband et al. 2022) for this library's ENNs.
   python experiments/testbed.py --workdir workdir/testbed_default \
       --config.page=docs/results/testbed.md      # both parts, one page
   python experiments/testbed.py --config.preset=quick   # smoke run
-  python experiments/testbed.py --workdir workdir/testbed_default \
+  python experiments/testbed.py --workdir docs/results/testbed \
       --config.page=docs/results/testbed.md --config.report_only=True
 
 Part 1, the leaderboard: trains every agent of the preset once per
@@ -124,14 +124,14 @@ def write_page(config, workdir: str, command: str = "",
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config, workdir = _CONFIG.value, _WORKDIR.value
   args, skip = [], False
-  for a in sys.argv[1:]:
-    if skip or a.startswith("--workdir"):
+  for a in sys.argv[1:]:  # a report names the workdir it reads; runs do not
+    if not config.report_only and (skip or a.startswith("--workdir")):
       skip = a == "--workdir"
       continue
     args.append(a)
   command = " ".join(["python experiments/testbed.py", *args])
-  config, workdir = _CONFIG.value, _WORKDIR.value
   parts = testbed.run_parts(config.mode)
   if config.report_only:
     write_page(config, workdir, command, require=True)

@@ -156,7 +156,7 @@ def test_results_page_assembles_both_parts_from_saved_results(tmp_path):
   page = tb.results_page(lb, sym, command="python experiments/testbed.py")
   assert page.index("## Neural Testbed leaderboard") < page.index(
       "## Symmetric testbed")
-  assert "Total wall time 3.0 min." in page
+  assert "Sum of the parts' wall times: 3.0 min." in page
   assert "| mlp | 1 | 1 | 0.2500 |" in page
   assert "averaged better (lower)" in page
   assert "python experiments/testbed.py A" in page
@@ -185,8 +185,8 @@ def test_script_report_only_and_bad_mode(tmp_path):
   text = page.read_text()
   assert text == tb.results_page(
       _leaderboard_result(), None, footer=text.rstrip("\n").split("\n")[-1],
-      command=f"python experiments/testbed.py --config.report_only=True "
-              f"--config.page={page}")
+      command=f"python experiments/testbed.py --workdir={tmp_path} "
+              f"--config.report_only=True --config.page={page}")
   bad = subprocess.run(
       [sys.executable, script, f"--workdir={tmp_path}",
        "--config.mode=both"], capture_output=True, text=True, env=env,

@@ -43,7 +43,8 @@ def results_page(leaderboard: Mapping[str, Any] | None,
             "testbed](#symmetric-testbed-plain-vs-group-averaged-enns) (plain "
             "vs group-averaged ENNs against invariant, partly invariant and "
             "extrinsic teachers)."
-            + (f" Total wall time {sum(walls) / 60:.1f} min." if walls else ""),
+            + (f" Sum of the parts' wall times: {sum(walls) / 60:.1f} min."
+               if walls else ""),
             ""]
   if leaderboard:
     lines.append(_leaderboard.leaderboard_markdown(

@@ -312,7 +312,8 @@ _EVAL_PROGRAMS: dict = {}
 
 
 def _eval_program(enn: base_lib.EpistemicNetwork, cache_key, chunk: int):
-  """One jitted ``(variables [S, ...], data) -> (kl1, kl10, pred)`` per ENN.
+  """One jitted ``(variables [S, ...], data) -> (kl1, kl10, pred)`` per ENN
+  (kept in ``_EVAL_PROGRAMS`` under ``cache_key``; ``None``: not kept).
 
   Everything that differs between cells (teacher, test batches, inputs) is
   an argument, so cells with the same shapes reuse the compiled program.
@@ -320,7 +321,7 @@ def _eval_program(enn: base_lib.EpistemicNetwork, cache_key, chunk: int):
   mean on ``data.x`` is a running sum over the ENN keys.
   """
   full_key = (cache_key, chunk)
-  if full_key in _EVAL_PROGRAMS:
+  if cache_key is not None and full_key in _EVAL_PROGRAMS:
     return _EVAL_PROGRAMS[full_key]
 
   def one_seed(variables, data: SymmetricEvalData):
@@ -340,7 +341,8 @@ def _eval_program(enn: base_lib.EpistemicNetwork, cache_key, chunk: int):
 
   program = jax.jit(lambda variables, data: jax.lax.map(
       lambda v: one_seed(v, data), variables))
-  _EVAL_PROGRAMS[full_key] = program
+  if cache_key is not None:
+    _EVAL_PROGRAMS[full_key] = program
   return program
 
 
@@ -363,11 +365,7 @@ def evaluate_symmetric_seeds(enn: base_lib.EpistemicNetwork, variables,
     ``ece_hi`` -- the numbers of :func:`evaluate_symmetric` and
     :func:`enn_sym.testbed.evaluate_quality` on the same problems.
   """
-  if cache_key is None:
-    program = _eval_program(enn, ("uncached", id(enn)), chunk)
-    _EVAL_PROGRAMS.pop((("uncached", id(enn)), chunk))
-  else:
-    program = _eval_program(enn, cache_key, chunk)
+  program = _eval_program(enn, cache_key, chunk)
   kl1, kl10, pred = jax.device_get(program(variables, data))
   true, labels = np.asarray(data.true), np.asarray(data.labels)
   out = []
@@ -651,10 +649,20 @@ def symmetric_markdown(records: Sequence[dict], *, command: str = "",
             "A difference is stated only where both models converged (every "
             "seed stopped early) and its CI excludes zero; otherwise: \"no "
             "measurable difference\" or \"not converged\" (no claim). The "
-            "intervals are per comparison, not corrected for multiplicity.",
-            "", "| N | rho | support | metric | difference | reading |",
+            "intervals are per comparison, not corrected for multiplicity, "
+            "and cover training-seed variation only: each cell has one "
+            "teacher and one training set.", ""]
+  comparisons = symmetric_comparisons(records)
+  if comparisons:
+    readings = [c["reading"] for c in comparisons]
+    lines += ["Summary: " + ", ".join(
+        f"{readings.count(r)} of {len(readings)} {r}" for r in (
+            "averaged better (lower)", "averaged worse (higher)",
+            "no measurable difference", "not converged")
+        if r in readings) + ".", ""]
+  lines += ["| N | rho | support | metric | difference | reading |",
             "|---|---|---|---|---|---|"]
-  for c in symmetric_comparisons(records):
+  for c in comparisons:
     lines.append(f"| {c['num_train']} | {c['incorrect_fraction']} | "
                  f"{c['support']} | {c['metric']} | {c['diff']:+.4f} "
                  f"[{c['lo']:+.4f}, {c['hi']:+.4f}] | {c['reading']} |")
