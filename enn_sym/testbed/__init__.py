@@ -62,6 +62,7 @@ from enn_sym.testbed._symmetric import evaluate_symmetric_seeds
 from enn_sym.testbed._symmetric import fit_symmetric_agent
 from enn_sym.testbed._symmetric import group_average_enn
 from enn_sym.testbed._symmetric import halfspace_inputs
+from enn_sym.testbed._symmetric import logit_moments
 from enn_sym.testbed._symmetric import mean_probs
 from enn_sym.testbed._symmetric import resolve_symmetric_preset
 from enn_sym.testbed._symmetric import rotation_group

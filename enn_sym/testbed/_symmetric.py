@@ -3,8 +3,10 @@
 The group ``G`` acts linearly on the inputs (a stack of ``[D, D]`` matrices:
 C_n rotations of 2-D inputs, coordinate sign flips, coordinate permutations).
 
-* Invariant teacher: ``f_G(x) = (1/|G|) sum_g MLP(g x) / T`` (the published
-  random MLP averaged over the orbit), so ``f_G(g x) = f_G(x)``.
+* Invariant teacher: ``f_G(x) = (a + b (1/|G|) sum_g MLP(g x)) / T`` (the
+  published random MLP averaged over the orbit, then shifted and rescaled by
+  constants ``a, b`` so that its logits have the plain MLP's mean and spread
+  on ``N(0, I)``), so ``f_G(g x) = f_G(x)``.
 * Incorrect symmetry (Wang et al. 2023): on a region ``A`` of input mass
   ``rho`` (``A = {x : x_1 > Phi^-1(1 - rho)}`` under ``N(0, I)``) the teacher
   is the plain MLP instead, so it is NOT invariant there; ``rho = 0`` is a
@@ -70,13 +72,42 @@ def act(group: Array, x: Array) -> Array:
   return jnp.einsum("gij,bj->gbi", group, x)
 
 
-def symmetric_teacher(group: Array, incorrect_fraction: float = 0.0):
+def logit_moments(logits: Array) -> tuple[Array, Array]:
+  """Per-class mean ``[C]`` and scalar spread of ``logits [B, C]`` over rows.
+
+  The spread is the RMS over rows and classes of the logits centred across
+  classes and then across rows: for two classes, half the standard deviation
+  of the logit difference. A softmax is unchanged by the common mode, so
+  these two moments fix the teacher's class balance and sharpness.
+  """
+  centred = logits - jnp.mean(logits, axis=-1, keepdims=True)
+  spread = jnp.sqrt(jnp.mean((centred - jnp.mean(centred, axis=0)) ** 2))
+  return jnp.mean(logits, axis=0), spread
+
+
+def symmetric_teacher(group: Array, incorrect_fraction: float = 0.0, *,
+                      match_moments: bool = True,
+                      num_reference: int = 8192):
   """A ``teacher(key, config)`` for :func:`enn_sym.testbed.make_problem`.
+
+  Averaging a random MLP over a group cancels most of its x-dependence (for
+  C4 on 2-D inputs the logit difference's spread falls about 4-6 fold, and
+  the averaged teacher predicts one class on 99.6-100% of N(0, I)), so a raw
+  average is a teacher without a decision boundary. With ``match_moments``
+  (the default) the averaged logits are shifted and rescaled by constants
+  so that their per-class mean and spread (:func:`logit_moments`) on
+  ``num_reference`` draws of ``N(0, I)`` equal the plain MLP's: the
+  invariant teacher then has the published teacher's class balance and
+  sharpness, and differs from it only in being G-invariant (a constant
+  affine map of an invariant function is invariant).
 
   Args:
     group: ``[|G|, D, D]`` matrices.
     incorrect_fraction: ``rho`` in [0, 1], the ``N(0, I)`` mass of the region
       ``x_1 > Phi^-1(1 - rho)`` where the plain (non-invariant) MLP is used.
+    match_moments: match the averaged logits' moments to the plain MLP's
+      (``False``: the raw orbit average, the behaviour before 2026-12-02).
+    num_reference: reference draws for the moments (from the teacher key).
   """
   if not 0.0 <= incorrect_fraction <= 1.0:
     raise InputError(f"incorrect_fraction must be in [0, 1]; got "
@@ -91,10 +122,22 @@ def symmetric_teacher(group: Array, incorrect_fraction: float = 0.0):
     layers = _problems.init_teacher(key, config.input_dim,
                                     num_classes=config.num_classes)
 
+    def averaged(x):
+      return jnp.mean(jax.vmap(lambda h: _problems.mlp_logits(layers, h))(
+          act(group, x)), axis=0)
+
+    shift, scale = 0.0, 1.0
+    if match_moments:
+      ref = jax.random.normal(jax.random.fold_in(key, 0x5EED),
+                              (num_reference, config.input_dim))
+      mean_p, spread_p = logit_moments(_problems.mlp_logits(layers, ref))
+      mean_i, spread_i = logit_moments(averaged(ref))
+      scale = spread_p / spread_i
+      shift = mean_p - scale * mean_i
+
     def logits(x):
       plain = _problems.mlp_logits(layers, x)
-      inv = jnp.mean(jax.vmap(lambda h: _problems.mlp_logits(layers, h))(
-          act(group, x)), axis=0)
+      inv = shift + scale * averaged(x)
       out = jnp.where((x[:, 0] > threshold)[:, None], plain, inv)
       return out / config.temperature
 
