@@ -8,9 +8,9 @@ symmetric cell, shortened training; the test suite's smoke run), ``default``
 symmetric cells x 2 models x 5 early-stopped seeds) and ``full`` (all 360
 problems; hours). Measured for the default on 2 CPU cores shared with other
 jobs (1-min load average 8-9, see ``docs/results/testbed.md``): the
-leaderboard 33 min wall (9 min of CPU time), the symmetric testbed 14 min
-wall (8.5 min of CPU) with a warm XLA cache (``JAX_COMPILATION_CACHE_DIR``),
-31 min on a cold one; ``mode="all"`` runs both, one after the other. Fields
+leaderboard 33 min wall (9 min of CPU time), the symmetric testbed 13-14
+min wall (8.5 min of CPU) with a warm XLA cache
+(``JAX_COMPILATION_CACHE_DIR``), 31 min on a cold one; ``mode="all"`` runs both, one after the other. Fields
 left at their empty value take the preset's.
 
 ``mode``: ``all`` (both parts, one page), ``leaderboard`` or ``symmetric``

@@ -651,7 +651,9 @@ def symmetric_markdown(records: Sequence[dict], *, command: str = "",
     num_inputs, num_labels = 20_000, 2000
   lines += [
       "2-D inputs, teacher = the testbed's random MLP averaged over C_n "
-      "rotations (T = 0.1), replaced by the plain MLP on a region of input "
+      "rotations, shifted and rescaled by constants to the plain MLP's logit "
+      "mean and spread on N(0, I) (so it keeps a decision boundary; T = 0.1), "
+      "replaced by the plain MLP on a region of input "
       "mass rho (incorrect symmetry); 'halfspace' folds the inputs onto "
       "x_1 >= 0, which rotations leave (extrinsic). Each cell: one teacher, "
       f"one training set, {seeds} training seeds, early stopping on a fresh "
