@@ -1,17 +1,19 @@
-r"""The Neural Testbed leaderboard (Osband et al. 2022) for this library's ENNs.
+r"""The Neural Testbed (Osband et al. 2022) for this library's ENNs.
 
-  python experiments/testbed.py --workdir workdir/testbed \
-      --config.page=docs/results/testbed.md
+  python experiments/testbed.py --workdir workdir/testbed_default \
+      --config.page=docs/results/testbed.md      # both parts, one page
   python experiments/testbed.py --config.preset=quick   # smoke run
-  python experiments/testbed.py --config.mode=symmetric \
-      --config.symmetric.page=docs/results/testbed_symmetric.md
+  python experiments/testbed.py --workdir docs/results/testbed \
+      --config.page=docs/results/testbed.md --config.report_only=True
 
-Trains every agent of the preset once per teacher/training set (the ids i and
-i + 180 share them), scores marginal (tau = 1) and joint (tau = 10) KL against
-the teacher, and writes ``results.json`` and the markdown leaderboard. With
-``--config.mode=symmetric`` it runs the symmetric testbed instead (plain vs
-group-averaged ENNs on invariant / partly invariant / extrinsic teachers). All
-logic lives in :mod:`enn_sym.testbed`.
+Part 1, the leaderboard: trains every agent of the preset once per
+teacher/training set (the ids i and i + 180 share them), scores marginal
+(tau = 1) and joint (tau = 10) KL against the teacher (``results.json``).
+Part 2, the symmetric testbed: plain vs group-averaged ENNs on invariant /
+partly invariant / extrinsic teachers, early-stopped (``symmetric.json``).
+``--config.mode`` runs one part; the page is always assembled from every part
+saved in the workdir, and ``report_only`` only re-renders it. All logic lives
+in :mod:`enn_sym.testbed`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from absl import flags
 from enn_sym import testbed
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_FOOTER = ("See also: [testbed_fixes.md](testbed_fixes.md) (before/after for "
+           "each fix); protocol and API in [../testbed.md](../testbed.md).")
 
 
 def settings(config) -> dict:
-  """The preset's settings with the config's non-empty fields applied."""
+  """The leaderboard preset's settings with the config's non-empty fields."""
   out = testbed.resolve_preset(config.preset)
   for key in ("problem_ids", "agents", "num_test_seeds", "num_enn_samples",
               "steps_scale"):
@@ -41,75 +45,101 @@ def settings(config) -> dict:
   return out
 
 
+def symmetric_settings(config) -> dict:
+  """The symmetric preset's settings with ``config.symmetric`` applied."""
+  sym, out = config.symmetric, testbed.resolve_symmetric_preset(config.preset)
+  for key in ("cells", "seeds", "max_steps", "eval_every", "patience",
+              "num_test_seeds", "num_enn_samples", "num_inputs", "num_labels"):
+    if sym[key]:
+      out[key] = sym[key]
+  if sym.min_delta >= 0:
+    out["min_delta"] = sym.min_delta
+  out["cells"] = [list(c) for c in out["cells"]]
+  out["seeds"] = [int(s) for s in out["seeds"]]
+  out.update(agent=sym.agent, rotations=sym.rotations,
+             steps_scale=sym.steps_scale)
+  return out
+
+
+def _dump(workdir, name, obj):
+  with open(os.path.join(workdir, name), "w") as f:
+    json.dump(obj, f, indent=1)
+
+
 def run(config, workdir: str, command: str = "") -> dict:
-  """Runs the sweep, writes ``results.json`` and the page; returns both."""
+  """The leaderboard part: ``results.json``, then the page."""
   s = settings(config)
   os.makedirs(workdir, exist_ok=True)
-  start = time.perf_counter()
+  start, load = time.perf_counter(), [os.getloadavg()[0]]
   records = testbed.run_sweep(
       s["problem_ids"], testbed.agent_configs(s["agents"], s["steps_scale"]),
       seeds=tuple(config.seeds), baselines=tuple(config.baselines),
       num_test_seeds=s["num_test_seeds"],
       num_enn_samples=s["num_enn_samples"], log=print)
   wall = time.perf_counter() - start
-  page = testbed.leaderboard_markdown(
-      records, command=command, wall_seconds=wall,
-      notes=(f"Preset `{config.preset}`: {len(s['problem_ids'])} problems, "
-             f"J = {s['num_test_seeds']} test seeds, M = "
-             f"{s['num_enn_samples']} ENN samples, training seeds "
-             f"{tuple(config.seeds)}, step scale {s['steps_scale']}."))
+  notes = (f"Preset `{config.preset}`: {len(s['problem_ids'])} problems, "
+           f"J = {s['num_test_seeds']} test seeds, M = "
+           f"{s['num_enn_samples']} ENN samples, training seeds "
+           f"{tuple(config.seeds)}, step scale {s['steps_scale']}.")
   result = {"settings": {k: list(v) if isinstance(v, tuple) else v
                          for k, v in s.items()},
+            "preset": config.preset, "seeds": list(config.seeds),
+            "command": command, "notes": notes,
             "records": records, "leaderboard": testbed.leaderboard(records),
-            "wall_seconds": wall}
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(result, f, indent=1)
+            "wall_seconds": wall, "load_average": load + [os.getloadavg()[0]]}
+  _dump(workdir, "results.json", result)
+  return {"result": result, "page": write_page(config, workdir, command)}
+
+
+def run_symmetric(config, workdir: str, command: str = "") -> dict:
+  """The symmetric part: ``symmetric.json`` (after every record), the page."""
+  s = symmetric_settings(config)
+  os.makedirs(workdir, exist_ok=True)
+  start, load = time.perf_counter(), [os.getloadavg()[0]]
+
+  def save(records):
+    load.append(os.getloadavg()[0])
+    _dump(workdir, "symmetric.json", {
+        "settings": s, "command": command, "records": records,
+        "wall_seconds": time.perf_counter() - start, "load_average": load})
+
+  records = testbed.run_symmetric(log=print, on_record=save, **s)
+  save(records)
+  return {"records": records, "page": write_page(config, workdir, command)}
+
+
+def write_page(config, workdir: str, command: str = "",
+               require: bool = False) -> str:
+  """Assembles the page from the parts saved in ``workdir``."""
+  parts = testbed.load_parts(workdir, require=require)
+  page = testbed.results_page(parts["leaderboard"], parts["symmetric"],
+                              command=command, footer=_FOOTER)
   path = config.page or os.path.join(workdir, "testbed.md")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w") as f:
     f.write(page)
-  return {"result": result, "page": page}
-
-
-def run_symmetric(config, workdir: str, command: str = "") -> dict:
-  """The symmetric testbed (plain vs C_n-averaged); writes its page."""
-  sym = config.symmetric
-  os.makedirs(workdir, exist_ok=True)
-  start = time.perf_counter()
-  path = sym.page or os.path.join(workdir, "testbed_symmetric.md")
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-  def save(records):
-    wall = time.perf_counter() - start
-    with open(os.path.join(workdir, "symmetric.json"), "w") as f:
-      json.dump({"records": records, "wall_seconds": wall}, f, indent=1)
-    with open(path, "w") as f:
-      f.write(testbed.symmetric_markdown(records, command=command,
-                                         wall_seconds=wall))
-
-  records = testbed.run_symmetric(
-      cells=tuple(tuple(c) for c in sym.cells), agent=sym.agent,
-      rotations=sym.rotations, seeds=tuple(sym.seeds),
-      steps_scale=sym.steps_scale, num_test_seeds=sym.num_test_seeds,
-      num_enn_samples=sym.num_enn_samples, log=print, on_record=save)
-  with open(path) as f:
-    return {"records": records, "page": f.read()}
+  return page
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config, workdir = _CONFIG.value, _WORKDIR.value
   args, skip = [], False
-  for a in sys.argv[1:]:
-    if skip or a.startswith("--workdir"):
+  for a in sys.argv[1:]:  # a report names the workdir it reads; runs do not
+    if not config.report_only and (skip or a.startswith("--workdir")):
       skip = a == "--workdir"
       continue
     args.append(a)
   command = " ".join(["python experiments/testbed.py", *args])
-  if _CONFIG.value.mode == "symmetric":
-    run_symmetric(_CONFIG.value, _WORKDIR.value, command)
-  else:
-    run(_CONFIG.value, _WORKDIR.value, command)
+  parts = testbed.run_parts(config.mode)
+  if config.report_only:
+    write_page(config, workdir, command, require=True)
+    return
+  if "leaderboard" in parts:
+    run(config, workdir, command)
+  if "symmetric" in parts:
+    run_symmetric(config, workdir, command)
 
 
 if __name__ == "__main__":

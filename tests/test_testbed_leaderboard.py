@@ -137,8 +137,18 @@ def test_quick_preset_runs_end_to_end(tmp_path):
   assert agents == {"uniform", "prior", "mlp", "epinet"}
   assert {r["problem_id"] for r in result["records"]} == {25, 205}
   assert all(np.isfinite(r["kl"]) for r in result["records"])
-  assert "## Leaderboard" in out["page"]
+  assert "## Neural Testbed leaderboard" in out["page"]
   assert (tmp_path / "testbed.md").read_text() == out["page"]
+  assert "Not run (no `symmetric.json`)." in out["page"]
+  # The symmetric part of the quick preset, into the same page.
+  sym = _load_script().run_symmetric(config, str(tmp_path), "python x")
+  assert [r["model"] for r in sym["records"]] == ["plain", "C4-averaged"]
+  assert all(len(r["kl1"]) == 2 and np.isfinite(r["kl10"]).all()
+             for r in sym["records"])
+  page = (tmp_path / "testbed.md").read_text()
+  assert page == sym["page"]
+  assert "## Neural Testbed leaderboard" in page
+  assert "## Symmetric testbed" in page and "### Answer" in page
 
 
 def test_bootstrap_ece_point_value_and_interval():
@@ -153,3 +163,35 @@ def test_bootstrap_ece_point_value_and_interval():
   ref = sum(abs((correct - conf)[bins == b].sum()) for b in range(15)) / 400
   assert ece == pytest.approx(ref, abs=1e-5)
   assert lo <= ece <= hi or lo <= ref <= hi
+
+
+def test_symmetric_teacher_has_the_plain_teachers_moments():
+  """The raw orbit average has (almost) no decision boundary; the default
+  teacher is rescaled to the plain MLP's logit mean and spread on N(0, I)."""
+  group = tb.rotation_group(4)
+  cfg = tb.ProblemConfig(problem_id=-1, input_dim=2, num_train=10,
+                         temperature=0.1, tau=1, seed=1)
+  x = jax.random.normal(jax.random.key(5), (20000, 2))
+  key = jax.random.key(1)
+  plain = tb.random_mlp_teacher(key, cfg)(x)
+  inv = tb.symmetric_teacher(group, 0.0)(key, cfg)(x)
+  raw = tb.symmetric_teacher(group, 0.0, match_moments=False)(key, cfg)(x)
+  mean_p, spread_p = tb.logit_moments(plain)
+  mean_i, spread_i = tb.logit_moments(inv)
+  _, spread_raw = tb.logit_moments(raw)
+  # Matched on an independent reference sample: equal up to sampling noise.
+  np.testing.assert_allclose(spread_i, spread_p, rtol=0.05)
+  np.testing.assert_allclose(mean_i, mean_p, atol=0.05 * float(spread_p))
+  assert float(spread_raw) < 0.5 * float(spread_p)  # the old teacher
+  # A decision boundary on the support: the minority class is not negligible.
+  minority = min(float((inv[:, 1] > inv[:, 0]).mean()),
+                 float((inv[:, 1] < inv[:, 0]).mean()))
+  assert minority > 0.05
+  # Still invariant, and the moments by hand on a tiny case.
+  for g in group:
+    np.testing.assert_allclose(
+        tb.symmetric_teacher(group, 0.0)(key, cfg)(x[:200] @ g.T),
+        inv[:200], rtol=1e-4, atol=1e-3)
+  m, s = tb.logit_moments(jnp.array([[0.0, 2.0], [0.0, 0.0]]))
+  np.testing.assert_allclose(m, [0.0, 1.0])
+  np.testing.assert_allclose(s, 0.5)  # centred: [-1, 1], [0, 0] -> +-0.5
