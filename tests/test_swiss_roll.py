@@ -61,6 +61,24 @@ def test_dss_is_exactly_z_invariant_and_mlp_is_not():
                ) > 1e-3
 
 
+def test_dss_two_matmul_form_equals_the_direct_dss_layers():
+  # The network computes each layer in the slots' sum/difference basis;
+  # it must equal relu(h_i W + (h_0 + h_1) V + b) per slot, sum, readout.
+  x = jnp.asarray(bounds.wang_swiss_roll(0.5, 0.5)["train"].x[:32])
+  net = bounds.SwissRollDSS(2, (16, 8))
+  v = net.init(jax.random.key(3), x)
+  p = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(  # bias != 0
+      jax.random.key(4), a.shape), v["params"])
+  xy, upper = x[:, :2], x[:, 2:3] > 0.5
+  h = jnp.stack([jnp.where(upper, 0.0, xy), jnp.where(upper, xy, 0.0)], 1)
+  for i in range(2):
+    h = jax.nn.relu(h @ p[f"layer{i}_element"] + jnp.sum(
+        h, 1, keepdims=True) @ p[f"layer{i}_set"] + p[f"layer{i}_bias"])
+  want = jnp.sum(h, 1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+  np.testing.assert_allclose(net.apply({"params": p}, x)[0], want,
+                             rtol=1e-5, atol=1e-5)
+
+
 def test_binned_ece_is_the_libraries_right_closed_ece():
   rng = np.random.default_rng(0)
   conf = rng.uniform(0.5, 1.0, 300).astype(np.float32)
