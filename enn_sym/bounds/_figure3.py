@@ -85,11 +85,12 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
       f"Preset `{results['preset']}`: width {cfg['hidden_sizes']}, at most "
       f"{cfg['num_steps']} steps, patience {cfg['patience']} x "
       f"{cfg['eval_every']} steps on the validation 0-1 error, "
-      f"{len(cfg['seeds'])} seeds, {n} test points.", "",
+      f"{len(cfg['seeds'])} seeds, {n} test points. Deviations from the "
+      f"protocol: {cfg.get('deviations', 'not recorded')}", "",
       "![Figure 3](swiss_roll.png)", "",
       "| model | cr | accuracy | ceiling | test ceiling | ECE (100 bins) |"
-      " ECE (15 bins) | calibrated ECE (100) | Prop 1 | Cor 1 | Thm 5 | stop |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      " ECE (15 bins) | calibrated ECE (100) | Prop 1 | Cor 1 | Thm 5 | stop |"
+      " steps (best) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
   for model in ("mlp", "invariant"):
     for r in _rows(recs, model=model):
@@ -103,7 +104,8 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
           f"{r['ece15_mean']:.3f} ± {r['ece15_sem']:.3f} | "
           f"{r['ece_null_mean']:.3f} | {fmt(b['prop1_ece_upper'])} | "
           f"{fmt(b['cor1_ece_upper'])} | {fmt(b['thm5_ece_lower'])} | "
-          f"{', '.join(f'{k} {v}' for k, v in sorted(stops.items()))} |")
+          f"{', '.join(f'{k} {v}' for k, v in sorted(stops.items()))} | "
+          f"{_span(r, 'steps_trained')} ({_span(r, 'best_step')}) |")
   out += ["", "ceiling = 1 - icr/2 (population); test ceiling = 1 - Thm 1 "
           "on the orbit closure of the test set (each test point and its "
           "swap partner). The 200 sampled test points are not orbit-closed, "
@@ -145,12 +147,19 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
           "estimator; the 15-bin column is less biased."]
   enn_rows = [r for r in recs if r["enn"] != "base"]
   if enn_rows:
+    e = enn_rows[0]
     out += ["", "### Does the mutual information flag the incorrect "
             "symmetry?", "",
             "Mean MI on incorrect-orbit minus correct-orbit test points "
-            "(orbit closure), over seeds, 95% t-interval.", "",
+            "(orbit closure), over seeds, 95% t-interval; a cell with a seed "
+            "stopped at the step ceiling is 'not converged' and draws no "
+            f"conclusion. ENNs: width {cfg.get('enn_hidden_sizes')}, at most "
+            f"{cfg.get('enn_num_steps')} steps, patience "
+            f"{cfg.get('enn_patience')} x {cfg['eval_every']} steps, "
+            f"{len(e['stop_reason'])} seeds.", "",
             "| ENN | model | cr | MI incorrect | MI correct | difference | "
-            "flags? |", "|---|---|---|---|---|---|---|"]
+            "flags? | stop | steps (best) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(enn_rows, key=lambda r: (r["enn"], r["model"],
                                              r["correct_ratio"])):
       inc, cor = r["mi_incorrect"], r["mi_correct"]
@@ -163,10 +172,21 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
           else 0.0
       flag = ("yes" if d.mean() - h > 0 else
               "no (lower)" if d.mean() + h < 0 else "no measurable difference")
+      if "max_steps" in r["stop_reason"]:
+        flag = "not converged"
+      stops = {s: r["stop_reason"].count(s) for s in set(r["stop_reason"])}
       out.append(f"| {r['enn']} | {r['model']} | {r['correct_ratio']:.3f} |"
                  f" {np.mean(inc):.4f} | {np.mean(cor):.4f} | "
-                 f"{d.mean():+.4f} ± {h:.4f} | {flag} |")
+                 f"{d.mean():+.4f} ± {h:.4f} | {flag} | "
+                 f"{', '.join(f'{k} {v}' for k, v in sorted(stops.items()))}"
+                 f" | {_span(r, 'steps_trained')} ({_span(r, 'best_step')}) |")
   return "\n".join(out) + "\n"
+
+
+def _span(r, key: str) -> str:
+  """``min-max`` of a per-seed list of a record (``-`` if absent)."""
+  v = r.get(key)
+  return f"{min(v)}-{max(v)}" if v else "-"
 
 
 def _t95(n: int) -> float:
