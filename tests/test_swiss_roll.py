@@ -117,6 +117,14 @@ def test_swiss_roll_quick_preset(tmp_path):
   assert saved["records"][1]["ceiling"] == 0.75
   page = (tmp_path / "reproductions.md").read_text()
   assert "Figure 3" in page and (tmp_path / "swiss_roll.png").exists()
+  for r in recs:  # Convergence is reported per seed.
+    assert len(r["best_step"]) == len(r["stop_reason"]) == len(cfg.seeds)
+    assert r["computed_seed_steps"] >= sum(r["steps_trained"])
+  # The page is redrawn from results.json alone.
+  (tmp_path / "reproductions.md").unlink()
+  again = module.run(cfg, str(tmp_path), report_only=True)
+  assert again["records"] == saved["records"]
+  assert (tmp_path / "reproductions.md").read_text() == page
 
 
 @pytest.mark.slow
@@ -140,13 +148,60 @@ def test_every_invariant_enn_of_the_experiment_is_exactly_invariant():
 
 def test_presets_follow_the_protocol():
   load = _load("configs/swiss_roll.py", "_swiss_config").get_config
-  cpu, paper = load(), load("paper")
-  for c in (cpu, paper):
+  paper, small = load(), load("width64")
+  assert paper.preset == "paper"  # The default is the protocol.
+  for c in (paper, small):
     assert len(c.correct_ratios) >= 8 and c.seeds == tuple(range(10))
     assert (c.num_train, c.num_val, c.num_test) == (200, 200, 200)
     assert c.batch_size == 128 and c.learning_rate == 1e-3
-    assert c.bins == (100, 15)
+    assert c.bins == (100, 15) and c.deviations
   assert paper.hidden_sizes == (512, 512) and paper.num_steps == 10000
   assert paper.patience * paper.eval_every == 1000
+  assert paper.enn_hidden_sizes == (512, 512) and len(paper.enn_seeds) >= 5
+  assert small.hidden_sizes == (64, 64)
   with pytest.raises(ValueError, match="preset"):
-    load("gpu")
+    load("cpu")
+
+
+def test_report_only_without_results_is_one_error(tmp_path):
+  cfg = _load("configs/swiss_roll.py", "_swiss_config").get_config("quick")
+  module = _load("experiments/swiss_roll.py", "_swiss_experiment")
+  with pytest.raises(SystemExit, match="^error: .*results.json does not "
+                     "exist"):
+    module.run(cfg, str(tmp_path), report_only=True)
+
+
+def _fake_results(enn_stops):
+  """A results dict for ``figure3_markdown``: 2 base rows per model and one
+  epinet row whose seeds stopped as ``enn_stops``."""
+  bnd = {"prop1_ece_upper": 0.9, "cor1_ece_upper": 0.6,
+         "thm5_ece_lower": 0.0}
+  rec = lambda enn, model, cr, stops: {
+      "enn": enn, "model": model, "correct_ratio": cr,
+      "incorrect_ratio": 1 - cr, "ceiling": 1 - (1 - cr) / 2,
+      "test_ceiling": 1 - (1 - cr) / 2, "bounds": bnd,
+      **{f"{k}_{s}": 0.1 for k in ("accuracy", "ece", "ece15", "ece_null")
+         for s in ("mean", "sem")},
+      "stop_reason": stops, "steps_trained": [1100, 1300],
+      "best_step": [100, 300], "mi_incorrect": [0.5, 0.6, 0.55],
+      "mi_correct": [0.1, 0.1, 0.12]}
+  recs = [rec("base", m, cr, ["early_stopping"] * 2)
+          for m in ("mlp", "invariant") for cr in (0.5, 1.0)]
+  recs.append(rec("epinet", "invariant", 0.5, enn_stops))
+  return {"preset": "test", "seconds": 60.0, "records": recs,
+          "config": {"num_test": 200, "hidden_sizes": [512, 512],
+                     "num_steps": 10000, "patience": 40, "eval_every": 25,
+                     "seeds": [0, 1], "deviations": "none.",
+                     "enn_hidden_sizes": [512, 512], "enn_num_steps": 3000,
+                     "enn_patience": 12}}
+
+
+def test_mi_table_draws_no_conclusion_from_unconverged_cells():
+  row = lambda page: next(l for l in page.splitlines()
+                          if l.startswith("| epinet |"))
+  done = row(bounds.figure3_markdown(_fake_results(["early_stopping"] * 3)))
+  assert "| yes |" in done and "early_stopping 3" in done
+  assert "1100-1300 (100-300)" in done
+  capped = row(bounds.figure3_markdown(_fake_results(
+      ["early_stopping", "max_steps", "early_stopping"])))
+  assert "not converged" in capped and "| yes |" not in capped
