@@ -91,7 +91,7 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
       "![Figure 3](swiss_roll.png)", "",
       "| model | cr | accuracy | ceiling | test ceiling | ECE (100 bins) |"
       " ECE (15 bins) | calibrated ECE (100) | Prop 1 | Cor 1 | Thm 5 | stop |"
-      " steps (best) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      " steps (best) |", "|---" * 13 + "|"]
   fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
   for model in ("mlp", "invariant"):
     for r in _rows(recs, model=model):
