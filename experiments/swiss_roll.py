@@ -21,7 +21,6 @@ from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from enn_sym import bounds
@@ -81,39 +80,13 @@ def run_one(cfg, kind: str, model: str, cr: float) -> dict:
                   patience=cfg.patience if kind == "base" else
                   cfg.enn_patience)
   predict = jax.jit(stack)
-  per = {k: [] for k in ("acc", "mi_incorrect", "mi_correct", "null",
-                         *(f"ece{m}" for m in cfg.bins))}
-  found = {m: [] for m in cfg.bins}
-  for i in range(len(seeds)):
-    p, s = fit.seed(i)
-    out = bounds.ensemble_readouts(predict(p, s, jnp.asarray(test.x)))
-    hit = out["pred"] == test.labels
-    per["acc"].append(float(hit.mean()))
-    for m in cfg.bins:
-      per[f"ece{m}"].append(bounds.binned_ece(out["mean"], hit, m))
-    per["null"].append(bounds.calibrated_ece_null(
-        out["mean"], cfg.bins[0], cfg.null_draws, seed=i)[0])
-    oc = bounds.ensemble_readouts(predict(p, s, jnp.asarray(closed.x)))
-    for m in cfg.bins:
-      found[m].append(bounds.finite_orbit_bounds(
-          closed.labels, closed.orbit_ids, oc["mean"], oc["pred"], fibres=m))
-    for name, k in (("mi_incorrect", 1), ("mi_correct", 0)):
-      sel = closed.kind == k
-      per[name].append(float(oc["mi"][sel].mean()) if sel.any() else None)
-  stat = lambda v: (float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(
-      len(v))) if len(v) > 1 else 0.0)  # Mean and SEM over seeds.
+  on = lambda x: [predict(*fit.seed(i), jnp.asarray(x))
+                  for i in range(len(seeds))]
   rec = {"enn": kind, "model": model, "correct_ratio": cr,
          "incorrect_ratio": 1.0 - cr, "ceiling": 1.0 - (1.0 - cr) / 2,
-         "test_ceiling": 1.0 - bounds.error_lower_bound(
-             closed.orbit_ids, closed.labels, 2)}
-  for name, key in (("accuracy", "acc"), ("ece", f"ece{cfg.bins[0]}"),
-                    *((f"ece{m}", f"ece{m}") for m in cfg.bins[1:]),
-                    ("ece_null", "null")):
-    rec[f"{name}_mean"], rec[f"{name}_sem"] = stat(per[key])
-  for name in ("mi_incorrect", "mi_correct"):
-    rec[name] = [v for v in per[name] if v is not None] or None
-  rec["bounds"] = bounds.mean_bounds(found[cfg.bins[-1]])
-  rec[f"bounds_{cfg.bins[0]}"] = bounds.mean_bounds(found[cfg.bins[0]])
+         **bounds.figure3_record(test, closed, on(test.x), on(closed.x),
+                                 bins=tuple(cfg.bins),
+                                 null_draws=cfg.null_draws)}
   rec.update(stop_reason=fit.stop_reason, seconds=time.time() - start,
              steps_trained=[int(v) for v in fit.steps_trained],
              best_step=[int(v) for v in fit.best_step],

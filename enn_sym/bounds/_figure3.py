@@ -1,5 +1,6 @@
 """Figure 3 of Berman et al. 2025 from ``experiments/swiss_roll.py`` records:
-the plot in the paper's layout and the comparison page."""
+one cell's record from its seeds' predictions, the plot in the paper's
+layout and the comparison page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from enn_sym.bounds import _dissent
+from enn_sym.bounds import _finite
+from enn_sym.bounds import _report
 from enn_sym.bounds import _statements
 
 _Z = 1.959963984540054
@@ -17,6 +21,61 @@ def _rows(records, enn="base", model=None):
   rows = [r for r in records if r["enn"] == enn and (
       model is None or r["model"] == model)]
   return sorted(rows, key=lambda r: r["correct_ratio"])
+
+
+def figure3_record(test, closed, test_stacks, closed_stacks, *,
+                   bins: Sequence[int] = (100, 15), null_draws: int = 200
+                   ) -> dict[str, Any]:
+  """The measured part of one (network, ratio) record, over seeds.
+
+  Args:
+    test: the test :class:`OrbitSplit` (``x``, ``labels``).
+    closed: its orbit closure (``orbit_ids``, ``kind``: 1 incorrect orbit).
+    test_stacks: per seed, the ``[K, N, 2]`` logits of the ENN's evaluation
+      indices on ``test.x`` (``K = 1`` for a plain network).
+    closed_stacks: the same on ``closed.x``.
+    bins: ECE bins; the first is the headline ``ece``, the others
+      ``ece{m}``; the bounds use ``bins[-1]`` fibres (``bounds``) and
+      ``bins[0]`` (``bounds_{bins[0]}``).
+    null_draws: calibrated-label draws for the ECE noise floor (``ece_null``).
+
+  Returns:
+    ``test_ceiling`` (1 - Thm 1 on the closure), ``{name}_mean`` and
+    ``{name}_sem`` over seeds for accuracy, ece, ece{m} and ece_null,
+    per-seed ``mi_incorrect`` / ``mi_correct`` (None without such orbits)
+    and the seed-mean bounds.
+  """
+  per = {k: [] for k in ("acc", "mi_incorrect", "mi_correct", "null",
+                         *(f"ece{m}" for m in bins))}
+  found = {m: [] for m in bins}
+  for i, (st, sc) in enumerate(zip(test_stacks, closed_stacks)):
+    out = _report.ensemble_readouts(st)
+    hit = out["pred"] == test.labels
+    per["acc"].append(float(hit.mean()))
+    for m in bins:
+      per[f"ece{m}"].append(_report.binned_ece(out["mean"], hit, m))
+    per["null"].append(_report.calibrated_ece_null(
+        out["mean"], bins[0], null_draws, seed=i)[0])
+    oc = _report.ensemble_readouts(sc)
+    for m in bins:
+      found[m].append(_finite.finite_orbit_bounds(
+          closed.labels, closed.orbit_ids, oc["mean"], oc["pred"], fibres=m))
+    for name, k in (("mi_incorrect", 1), ("mi_correct", 0)):
+      sel = closed.kind == k
+      per[name].append(float(oc["mi"][sel].mean()) if sel.any() else None)
+  stat = lambda v: (float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(
+      len(v))) if len(v) > 1 else 0.0)  # Mean and SEM over seeds.
+  rec = {"test_ceiling": 1.0 - _dissent.error_lower_bound(
+      closed.orbit_ids, closed.labels, 2)}
+  for name, key in (("accuracy", "acc"), ("ece", f"ece{bins[0]}"),
+                    *((f"ece{m}", f"ece{m}") for m in bins[1:]),
+                    ("ece_null", "null")):
+    rec[f"{name}_mean"], rec[f"{name}_sem"] = stat(per[key])
+  for name in ("mi_incorrect", "mi_correct"):
+    rec[name] = [v for v in per[name] if v is not None] or None
+  rec["bounds"] = _report.mean_bounds(found[bins[-1]])
+  rec[f"bounds_{bins[0]}"] = _report.mean_bounds(found[bins[0]])
+  return rec
 
 
 def plot_figure3(records: Sequence[Mapping[str, Any]], path: str) -> None:
