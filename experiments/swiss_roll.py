@@ -97,7 +97,7 @@ def run_one(cfg, kind: str, model: str, cr: float) -> dict:
   return rec
 
 
-def run(cfg, workdir: str, report_only: bool = False) -> dict:
+def run(cfg, workdir: str, report_only: bool = False, merge=()) -> dict:
   """All records; writes results.json (after every cell), the figure and
   reproductions.md."""
   start = time.time()
@@ -114,6 +114,9 @@ def run(cfg, workdir: str, report_only: bool = False) -> dict:
                        "--report_only first.")
     with open(path) as f:
       results, jobs = json.load(f), []
+    for other in merge:  # E.g. cells run in a second process.
+      with open(other) as f:
+        results = bounds.merge_figure3_results(results, json.load(f), other)
   for job in jobs:
     results["records"].append(run_one(cfg, *job))
     results["seconds"] = time.time() - start
@@ -129,7 +132,7 @@ def run(cfg, workdir: str, report_only: bool = False) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  run(_CONFIG.value, _WORKDIR.value, _REPORT_ONLY.value)
+  run(_CONFIG.value, _WORKDIR.value, _REPORT_ONLY.value, _MERGE.value)
 
 
 if __name__ == "__main__":
@@ -140,4 +143,7 @@ if __name__ == "__main__":
       "workdir", os.path.join("workdir", "swiss_roll"), "Output directory.")
   _REPORT_ONLY = flags.DEFINE_bool(
       "report_only", False, "Only redraw from <workdir>/results.json.")
+  _MERGE = flags.DEFINE_list(
+      "merge", [], "With --report_only: other results.json files whose "
+      "cells are added.")
   app.run(main, flags_parser=cli.parse_flags)

@@ -78,6 +78,24 @@ def figure3_record(test, closed, test_stacks, closed_stacks, *,
   return rec
 
 
+def merge_figure3_results(results: Mapping[str, Any],
+                          other: Mapping[str, Any], source: str
+                          ) -> dict[str, Any]:
+  """``results`` plus the records of ``other`` (another run's
+  ``results.json``, e.g. the ENN cells run in a second process) that it
+  lacks, by (ENN, network, ratio); ``merged`` lists each source with its
+  wall time, and the page states it."""
+  key = lambda r: (r["enn"], r["model"], r["correct_ratio"])
+  have = {key(r) for r in results["records"]}
+  out = dict(results)
+  out["records"] = list(results["records"]) + [
+      r for r in other["records"] if key(r) not in have]
+  out["merged"] = list(results.get("merged", [])) + [
+      {"source": source, "seconds": other["seconds"],
+       "records": sum(key(r) not in have for r in other["records"])}]
+  return out
+
+
 def plot_figure3(records: Sequence[Mapping[str, Any]], path: str) -> None:
   """Accuracy and ECE (100 bins) against the correct ratio, mean ± SEM, with
   the ceiling 1 - icr/2 and the invariant net's Cor. 1 / Thm 5 bounds."""
@@ -146,7 +164,11 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
       f"{cfg['num_steps']} steps, patience {cfg['patience']} x "
       f"{cfg['eval_every']} steps on the validation 0-1 error, "
       f"{len(cfg['seeds'])} seeds, {n} test points. Deviations from the "
-      f"protocol: {cfg.get('deviations', 'not recorded')}", "",
+      f"protocol: {cfg.get('deviations', 'not recorded')}"
+      + "".join(f" {m['records']} records are from a second run, "
+                f"`{m['source']}` ({m['seconds'] / 60:.1f} min, same "
+                "config but its cells), merged by `--merge`."
+                for m in results.get("merged", [])), "",
       "![Figure 3](swiss_roll.png)", "",
       "| model | cr | accuracy | ceiling | test ceiling | ECE (100 bins) |"
       " ECE (15 bins) | calibrated ECE (100) | Prop 1 | Cor 1 | Thm 5 | stop |"
@@ -196,7 +218,8 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
             f"(paper: below about 0.70) and 100-bin ECE "
             f"{low['ece_mean']:.3f} (paper: up to about 0.25)."]
   half = _statements.proposition6_half_width(n, 0.05)
-  nulls = [r["ece_null_mean"] for r in recs if r["enn"] == "base"]
+  nulls = [r["ece_null_mean"] for r in recs if r["enn"] == "base"] or [
+      math.nan]  # No base cells: an ENN-only run, merged later.
   out += ["", "**Estimator noise.** With "
           f"{n} test points and 100 bins most bins hold one or two points: "
           "a perfectly calibrated model with the trained models' "
