@@ -205,3 +205,26 @@ def test_mi_table_draws_no_conclusion_from_unconverged_cells():
   capped = row(bounds.figure3_markdown(_fake_results(
       ["early_stopping", "max_steps", "early_stopping"])))
   assert "not converged" in capped and "| yes |" not in capped
+
+
+def test_merge_adds_only_the_missing_cells_and_says_so():
+  main = _fake_results(["early_stopping"] * 3)
+  other = _fake_results(["early_stopping"] * 3)
+  other["records"] = other["records"][-1:] + [
+      dict(other["records"][-1], enn="ensemble")]  # One dup, one new cell.
+  other["seconds"] = 120.0
+  merged = bounds.merge_figure3_results(main, other, "enn/results.json")
+  cells = [(r["enn"], r["model"], r["correct_ratio"])
+           for r in merged["records"]]
+  assert len(cells) == len(set(cells)) == len(main["records"]) + 1
+  assert len(main["records"]) == 5  # Not modified.
+  page = bounds.figure3_markdown(merged)
+  assert "1 records are from a second run, `enn/results.json` (2.0 min" in page
+  assert "| ensemble | invariant |" in page
+
+
+def test_enn_only_results_still_make_a_page():
+  res = _fake_results(["early_stopping"] * 3)
+  res["records"] = [r for r in res["records"] if r["enn"] != "base"]
+  page = bounds.figure3_markdown(res)
+  assert "| epinet | invariant |" in page
