@@ -117,6 +117,9 @@ def run(cfg, workdir: str, report_only: bool = False, merge=()) -> dict:
     for other in merge:  # E.g. cells run in a second process.
       with open(other) as f:
         results = bounds.merge_figure3_results(results, json.load(f), other)
+    if merge:
+      with open(path, "w") as f:
+        json.dump(results, f, indent=1)
   for job in jobs:
     results["records"].append(run_one(cfg, *job))
     results["seconds"] = time.time() - start
@@ -145,5 +148,5 @@ if __name__ == "__main__":
       "report_only", False, "Only redraw from <workdir>/results.json.")
   _MERGE = flags.DEFINE_list(
       "merge", [], "With --report_only: other results.json files whose "
-      "cells are added.")
+      "cells are added (results.json is rewritten with them).")
   app.run(main, flags_parser=cli.parse_flags)

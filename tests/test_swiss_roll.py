@@ -228,3 +228,19 @@ def test_enn_only_results_still_make_a_page():
   res["records"] = [r for r in res["records"] if r["enn"] != "base"]
   page = bounds.figure3_markdown(res)
   assert "| epinet | invariant |" in page
+
+
+def test_report_only_merge_rewrites_results_json(tmp_path):
+  cfg = _load("configs/swiss_roll.py", "_swiss_config").get_config("quick")
+  module = _load("experiments/swiss_roll.py", "_swiss_experiment")
+  main = _fake_results(["early_stopping"] * 3)
+  other = dict(main, records=[dict(main["records"][-1], enn="ensemble")])
+  (tmp_path / "results.json").write_text(json.dumps(main))
+  (tmp_path / "other.json").write_text(json.dumps(other))
+  module.run(cfg, str(tmp_path), report_only=True,
+             merge=[str(tmp_path / "other.json")])
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert len(saved["records"]) == len(main["records"]) + 1
+  assert saved["merged"][0]["records"] == 1
+  assert "| ensemble | invariant |" in (
+      tmp_path / "reproductions.md").read_text()
