@@ -219,7 +219,7 @@ def test_merge_adds_only_the_missing_cells_and_says_so():
   assert len(cells) == len(set(cells)) == len(main["records"]) + 1
   assert len(main["records"]) == 5  # Not modified.
   page = bounds.figure3_markdown(merged)
-  assert "1 records are from a second run, `enn/results.json` (2.0 min" in page
+  assert "1 records are from another run, `enn/results.json` (2.0 min" in page
   assert "| ensemble | invariant |" in page
 
 

@@ -165,7 +165,7 @@ def figure3_markdown(results: Mapping[str, Any]) -> str:
       f"{cfg['eval_every']} steps on the validation 0-1 error, "
       f"{len(cfg['seeds'])} seeds, {n} test points. Deviations from the "
       f"protocol: {cfg.get('deviations', 'not recorded')}"
-      + "".join(f" {m['records']} records are from a second run, "
+      + "".join(f" {m['records']} records are from another run, "
                 f"`{m['source']}` ({m['seconds'] / 60:.1f} min, same "
                 "config but its cells), merged by `--merge`."
                 for m in results.get("merged", [])), "",
