@@ -1,11 +1,13 @@
 r"""Berman et al. 2025, Figure 3: MLP vs z-invariant DSS net on Swiss rolls.
 
-  python experiments/swiss_roll.py --config=configs/swiss_roll.py:paper
+  JAX_COMPILATION_CACHE_DIR=/tmp/xla python experiments/swiss_roll.py \
+      --workdir=docs/results/swiss_roll_run
 
-The sheet's section 5.1 protocol (``configs/swiss_roll.py``: deviations),
-trained with ``enn_sym.train.fit_seeds``; ``finite_orbit_bounds`` on the
-test orbit closure; ENN versions report mutual information. Writes
-``results.json``, ``swiss_roll.png`` and ``reproductions.md``.
+The sheet's section 5.1 protocol (``configs/swiss_roll.py``: presets and
+deviations), trained with ``enn_sym.train.fit_seeds`` (seeds vmapped, steps
+fused, stopped seeds dropped); ``finite_orbit_bounds`` on the test orbit
+closure; ENN versions report mutual information. Writes ``results.json``,
+``swiss_roll.png`` and ``reproductions.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from enn_sym import cli  # pylint: disable=g-bad-import-order
 from absl import flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from enn_sym import bounds
@@ -32,8 +33,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 def make_enn(kind: str, model: str, cfg):
   """``(enn, eval indices, loss)`` of one ENN kind on one network."""
-  base = (networks.MLP(2, tuple(cfg.hidden_sizes)) if model == "mlp"
-          else bounds.SwissRollDSS(2, tuple(cfg.hidden_sizes)))
+  width = tuple(cfg.hidden_sizes if kind == "base" else cfg.enn_hidden_sizes)
+  base = (networks.MLP(2, width) if model == "mlp"
+          else bounds.SwissRollDSS(2, width))
   ce = losses.make_loss("ce")
   if kind == "base":
     enn = networks.make_base_enn(base, 2)
@@ -72,61 +74,57 @@ def run_one(cfg, kind: str, model: str, cr: float) -> dict:
                                                    enn.indexer(k)))
   fit = fit_seeds(init, loss, train, seeds,
                   optimizer=optax.adam(cfg.learning_rate),
-                  num_steps=cfg.num_steps, batch_size=cfg.batch_size,
-                  eval_every=cfg.eval_every, validation=val,
-                  val_fn=val_error, patience=cfg.patience)
+                  num_steps=cfg.num_steps if kind == "base" else
+                  cfg.enn_num_steps, batch_size=cfg.batch_size,
+                  eval_every=cfg.eval_every, validation=val, val_fn=val_error,
+                  patience=cfg.patience if kind == "base" else
+                  cfg.enn_patience)
   predict = jax.jit(stack)
-  per = {k: [] for k in ("acc", "mi_incorrect", "mi_correct", "null",
-                         *(f"ece{m}" for m in cfg.bins))}
-  found = {m: [] for m in cfg.bins}
-  for i in range(len(seeds)):
-    p, s = fit.seed(i)
-    out = bounds.ensemble_readouts(predict(p, s, jnp.asarray(test.x)))
-    hit = out["pred"] == test.labels
-    per["acc"].append(float(hit.mean()))
-    for m in cfg.bins:
-      per[f"ece{m}"].append(bounds.binned_ece(out["mean"], hit, m))
-    per["null"].append(bounds.calibrated_ece_null(
-        out["mean"], cfg.bins[0], cfg.null_draws, seed=i)[0])
-    oc = bounds.ensemble_readouts(predict(p, s, jnp.asarray(closed.x)))
-    for m in cfg.bins:
-      found[m].append(bounds.finite_orbit_bounds(
-          closed.labels, closed.orbit_ids, oc["mean"], oc["pred"], fibres=m))
-    for name, k in (("mi_incorrect", 1), ("mi_correct", 0)):
-      sel = closed.kind == k
-      per[name].append(float(oc["mi"][sel].mean()) if sel.any() else None)
-  stat = lambda v: (float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(
-      len(v))) if len(v) > 1 else 0.0)  # Mean and SEM over seeds.
+  on = lambda x: [predict(*fit.seed(i), jnp.asarray(x))
+                  for i in range(len(seeds))]
   rec = {"enn": kind, "model": model, "correct_ratio": cr,
          "incorrect_ratio": 1.0 - cr, "ceiling": 1.0 - (1.0 - cr) / 2,
-         "test_ceiling": 1.0 - bounds.error_lower_bound(
-             closed.orbit_ids, closed.labels, 2)}
-  for name, key in (("accuracy", "acc"), ("ece", f"ece{cfg.bins[0]}"),
-                    *((f"ece{m}", f"ece{m}") for m in cfg.bins[1:]),
-                    ("ece_null", "null")):
-    rec[f"{name}_mean"], rec[f"{name}_sem"] = stat(per[key])
-  for name in ("mi_incorrect", "mi_correct"):
-    rec[name] = [v for v in per[name] if v is not None] or None
-  rec["bounds"] = bounds.mean_bounds(found[cfg.bins[-1]])
-  rec[f"bounds_{cfg.bins[0]}"] = bounds.mean_bounds(found[cfg.bins[0]])
+         **bounds.figure3_record(test, closed, on(test.x), on(closed.x),
+                                 bins=tuple(cfg.bins),
+                                 null_draws=cfg.null_draws)}
   rec.update(stop_reason=fit.stop_reason, seconds=time.time() - start,
-             steps_trained=[int(v) for v in fit.steps_trained])
-  print(f"{kind}/{model} cr={cr}: {rec['seconds']:.0f} s", flush=True)
+             steps_trained=[int(v) for v in fit.steps_trained],
+             best_step=[int(v) for v in fit.best_step],
+             computed_seed_steps=fit.computed_seed_steps)
+  print(f"{kind}/{model} cr={cr}: {rec['seconds']:.0f} s, steps "
+        f"{min(rec['steps_trained'])}-{max(rec['steps_trained'])}, "
+        f"{rec['accuracy_mean']:.3f} acc", flush=True)
   return rec
 
 
-def run(cfg, workdir: str) -> dict:
-  """All records; writes results.json, the figure and reproductions.md."""
+def run(cfg, workdir: str, report_only: bool = False, merge=()) -> dict:
+  """All records; writes results.json (after every cell), the figure and
+  reproductions.md."""
   start = time.time()
   jobs = [("base", m, cr) for m in cfg.models for cr in cfg.correct_ratios]
   jobs += [(k, m, cr) for k in cfg.enns for m in cfg.models
            for cr in cfg.enn_ratios]
-  results = {"preset": cfg.preset,
-             "records": [run_one(cfg, *job) for job in jobs]}
-  results.update(seconds=time.time() - start, config=cfg.to_dict())
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results = {"preset": cfg.preset, "records": [], "seconds": 0.0,
+             "config": cfg.to_dict()}
+  if report_only:  # Redraw the figure and page from a run's results.json.
+    path = os.path.join(workdir, "results.json")
+    if not os.path.exists(path):
+      raise SystemExit(f"error: {path} does not exist; run without "
+                       "--report_only first.")
+    with open(path) as f:
+      results, jobs = json.load(f), []
+    for other in merge:  # E.g. cells run in a second process.
+      with open(other) as f:
+        results = bounds.merge_figure3_results(results, json.load(f), other)
+    if merge:
+      with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+  for job in jobs:
+    results["records"].append(run_one(cfg, *job))
+    results["seconds"] = time.time() - start
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1)
   bounds.plot_figure3(results["records"],
                       os.path.join(workdir, "swiss_roll.png"))
   with open(os.path.join(workdir, "reproductions.md"), "w") as f:
@@ -137,7 +135,7 @@ def run(cfg, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  run(_CONFIG.value, _WORKDIR.value)
+  run(_CONFIG.value, _WORKDIR.value, _REPORT_ONLY.value, _MERGE.value)
 
 
 if __name__ == "__main__":
@@ -146,4 +144,9 @@ if __name__ == "__main__":
       "Path to the experiment config file (append :paper or :quick).")
   _WORKDIR = flags.DEFINE_string(
       "workdir", os.path.join("workdir", "swiss_roll"), "Output directory.")
+  _REPORT_ONLY = flags.DEFINE_bool(
+      "report_only", False, "Only redraw from <workdir>/results.json.")
+  _MERGE = flags.DEFINE_list(
+      "merge", [], "With --report_only: other results.json files whose "
+      "cells are added (results.json is rewritten with them).")
   app.run(main, flags_parser=cli.parse_flags)

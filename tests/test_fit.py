@@ -98,6 +98,33 @@ def test_each_epoch_visits_every_example_once():
                                   -epochs * np.ones((2, n)))
 
 
+def test_stopped_seeds_leave_the_program_and_numbers_do_not_change():
+  # Seeds stop at different steps; once at most half run, the program
+  # continues with the running ones only, so fewer seed-steps are computed
+  # than (seeds x dispatched steps), and every number equals the
+  # uncompacted run.
+  def init(key):
+    return {"w": jax.random.uniform(key, (), minval=-3.0, maxval=0.5)}, {}
+  val_fn = lambda p, s, d: (p["w"] - 1.0) ** 2
+  kw = dict(optimizer=optax.sgd(0.02), num_steps=2000, eval_every=5,
+            validation=_DATA, val_fn=val_fn, patience=2)
+  seeds = tuple(range(6))
+  packed = fit_seeds(init, _quadratic(2.0), _DATA, seeds, **kw)
+  plain = fit_seeds(init, _quadratic(2.0), _DATA, seeds, compact=False, **kw)
+  assert len(set(packed.steps_trained.tolist())) > 1
+  dispatched = len(seeds) * len(packed.eval_steps) * 5
+  assert plain.computed_seed_steps == dispatched
+  assert packed.computed_seed_steps < dispatched
+  assert packed.computed_seed_steps >= int(packed.steps_trained.sum())
+  assert packed.stop_reason == plain.stop_reason
+  for name in ("best_step", "steps_trained", "eval_steps"):
+    np.testing.assert_array_equal(getattr(packed, name), getattr(plain, name))
+  np.testing.assert_allclose(packed.val_history, plain.val_history, rtol=1e-6)
+  np.testing.assert_allclose(packed.train_loss, plain.train_loss, rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(packed.params["w"]),
+                             np.asarray(plain.params["w"]), rtol=1e-6)
+
+
 def _epinet_problem():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(96, 5)).astype(np.float32)

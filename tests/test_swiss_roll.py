@@ -61,6 +61,24 @@ def test_dss_is_exactly_z_invariant_and_mlp_is_not():
                ) > 1e-3
 
 
+def test_dss_two_matmul_form_equals_the_direct_dss_layers():
+  # The network computes each layer in the slots' sum/difference basis;
+  # it must equal relu(h_i W + (h_0 + h_1) V + b) per slot, sum, readout.
+  x = jnp.asarray(bounds.wang_swiss_roll(0.5, 0.5)["train"].x[:32])
+  net = bounds.SwissRollDSS(2, (16, 8))
+  v = net.init(jax.random.key(3), x)
+  p = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(  # bias != 0
+      jax.random.key(4), a.shape), v["params"])
+  xy, upper = x[:, :2], x[:, 2:3] > 0.5
+  h = jnp.stack([jnp.where(upper, 0.0, xy), jnp.where(upper, xy, 0.0)], 1)
+  for i in range(2):
+    h = jax.nn.relu(h @ p[f"layer{i}_element"] + jnp.sum(
+        h, 1, keepdims=True) @ p[f"layer{i}_set"] + p[f"layer{i}_bias"])
+  want = jnp.sum(h, 1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+  np.testing.assert_allclose(net.apply({"params": p}, x)[0], want,
+                             rtol=1e-5, atol=1e-5)
+
+
 def test_binned_ece_is_the_libraries_right_closed_ece():
   rng = np.random.default_rng(0)
   conf = rng.uniform(0.5, 1.0, 300).astype(np.float32)
@@ -99,6 +117,14 @@ def test_swiss_roll_quick_preset(tmp_path):
   assert saved["records"][1]["ceiling"] == 0.75
   page = (tmp_path / "reproductions.md").read_text()
   assert "Figure 3" in page and (tmp_path / "swiss_roll.png").exists()
+  for r in recs:  # Convergence is reported per seed.
+    assert len(r["best_step"]) == len(r["stop_reason"]) == len(cfg.seeds)
+    assert r["computed_seed_steps"] >= sum(r["steps_trained"])
+  # The page is redrawn from results.json alone.
+  (tmp_path / "reproductions.md").unlink()
+  again = module.run(cfg, str(tmp_path), report_only=True)
+  assert again["records"] == saved["records"]
+  assert (tmp_path / "reproductions.md").read_text() == page
 
 
 @pytest.mark.slow
@@ -122,13 +148,99 @@ def test_every_invariant_enn_of_the_experiment_is_exactly_invariant():
 
 def test_presets_follow_the_protocol():
   load = _load("configs/swiss_roll.py", "_swiss_config").get_config
-  cpu, paper = load(), load("paper")
-  for c in (cpu, paper):
+  paper, small = load(), load("width64")
+  assert paper.preset == "paper"  # The default is the protocol.
+  for c in (paper, small):
     assert len(c.correct_ratios) >= 8 and c.seeds == tuple(range(10))
     assert (c.num_train, c.num_val, c.num_test) == (200, 200, 200)
     assert c.batch_size == 128 and c.learning_rate == 1e-3
-    assert c.bins == (100, 15)
+    assert c.bins == (100, 15) and c.deviations
   assert paper.hidden_sizes == (512, 512) and paper.num_steps == 10000
   assert paper.patience * paper.eval_every == 1000
+  assert paper.enn_hidden_sizes == (512, 512) and len(paper.enn_seeds) >= 5
+  assert small.hidden_sizes == (64, 64)
   with pytest.raises(ValueError, match="preset"):
-    load("gpu")
+    load("cpu")
+
+
+def test_report_only_without_results_is_one_error(tmp_path):
+  cfg = _load("configs/swiss_roll.py", "_swiss_config").get_config("quick")
+  module = _load("experiments/swiss_roll.py", "_swiss_experiment")
+  with pytest.raises(SystemExit, match="^error: .*results.json does not "
+                     "exist"):
+    module.run(cfg, str(tmp_path), report_only=True)
+
+
+def _fake_results(enn_stops):
+  """A results dict for ``figure3_markdown``: 2 base rows per model and one
+  epinet row whose seeds stopped as ``enn_stops``."""
+  bnd = {"prop1_ece_upper": 0.9, "cor1_ece_upper": 0.6,
+         "thm5_ece_lower": 0.0}
+  rec = lambda enn, model, cr, stops: {
+      "enn": enn, "model": model, "correct_ratio": cr,
+      "incorrect_ratio": 1 - cr, "ceiling": 1 - (1 - cr) / 2,
+      "test_ceiling": 1 - (1 - cr) / 2, "bounds": bnd,
+      **{f"{k}_{s}": 0.1 for k in ("accuracy", "ece", "ece15", "ece_null")
+         for s in ("mean", "sem")},
+      "stop_reason": stops, "steps_trained": [1100, 1300],
+      "best_step": [100, 300], "mi_incorrect": [0.5, 0.6, 0.55],
+      "mi_correct": [0.1, 0.1, 0.12]}
+  recs = [rec("base", m, cr, ["early_stopping"] * 2)
+          for m in ("mlp", "invariant") for cr in (0.5, 1.0)]
+  recs.append(rec("epinet", "invariant", 0.5, enn_stops))
+  return {"preset": "test", "seconds": 60.0, "records": recs,
+          "config": {"num_test": 200, "hidden_sizes": [512, 512],
+                     "num_steps": 10000, "patience": 40, "eval_every": 25,
+                     "seeds": [0, 1], "deviations": "none.",
+                     "enn_hidden_sizes": [512, 512], "enn_num_steps": 3000,
+                     "enn_patience": 12}}
+
+
+def test_mi_table_draws_no_conclusion_from_unconverged_cells():
+  row = lambda page: next(l for l in page.splitlines()
+                          if l.startswith("| epinet |"))
+  done = row(bounds.figure3_markdown(_fake_results(["early_stopping"] * 3)))
+  assert "| yes |" in done and "early_stopping 3" in done
+  assert "1100-1300 (100-300)" in done
+  capped = row(bounds.figure3_markdown(_fake_results(
+      ["early_stopping", "max_steps", "early_stopping"])))
+  assert "not converged" in capped and "| yes |" not in capped
+
+
+def test_merge_adds_only_the_missing_cells_and_says_so():
+  main = _fake_results(["early_stopping"] * 3)
+  other = _fake_results(["early_stopping"] * 3)
+  other["records"] = other["records"][-1:] + [
+      dict(other["records"][-1], enn="ensemble")]  # One dup, one new cell.
+  other["seconds"] = 120.0
+  merged = bounds.merge_figure3_results(main, other, "enn/results.json")
+  cells = [(r["enn"], r["model"], r["correct_ratio"])
+           for r in merged["records"]]
+  assert len(cells) == len(set(cells)) == len(main["records"]) + 1
+  assert len(main["records"]) == 5  # Not modified.
+  page = bounds.figure3_markdown(merged)
+  assert "1 records are from another run, `enn/results.json` (2.0 min" in page
+  assert "| ensemble | invariant |" in page
+
+
+def test_enn_only_results_still_make_a_page():
+  res = _fake_results(["early_stopping"] * 3)
+  res["records"] = [r for r in res["records"] if r["enn"] != "base"]
+  page = bounds.figure3_markdown(res)
+  assert "| epinet | invariant |" in page
+
+
+def test_report_only_merge_rewrites_results_json(tmp_path):
+  cfg = _load("configs/swiss_roll.py", "_swiss_config").get_config("quick")
+  module = _load("experiments/swiss_roll.py", "_swiss_experiment")
+  main = _fake_results(["early_stopping"] * 3)
+  other = dict(main, records=[dict(main["records"][-1], enn="ensemble")])
+  (tmp_path / "results.json").write_text(json.dumps(main))
+  (tmp_path / "other.json").write_text(json.dumps(other))
+  module.run(cfg, str(tmp_path), report_only=True,
+             merge=[str(tmp_path / "other.json")])
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert len(saved["records"]) == len(main["records"]) + 1
+  assert saved["merged"][0]["records"] == 1
+  assert "| ensemble | invariant |" in (
+      tmp_path / "reproductions.md").read_text()

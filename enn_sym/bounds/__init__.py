@@ -52,6 +52,8 @@ from enn_sym.bounds._dissent import total_dissent
 from enn_sym.bounds._distributions import discrete_distribution
 from enn_sym.bounds._distributions import DiscreteDistribution
 from enn_sym.bounds._figure3 import figure3_markdown
+from enn_sym.bounds._figure3 import figure3_record
+from enn_sym.bounds._figure3 import merge_figure3_results
 from enn_sym.bounds._figure3 import plot_figure3
 from enn_sym.bounds._finite import finite_orbit_bounds
 from enn_sym.bounds._gence import fibre_equivariant_error
@@ -125,6 +127,8 @@ __all__ = [
     "fibre_equivariant_error",
     "fibre_orbit_variance",
     "figure3_markdown",
+    "figure3_record",
+    "merge_figure3_results",
     "finite_orbit_bounds",
     "least_nonzero_dissent",
     "mean_bounds",

@@ -141,10 +141,15 @@ class SwissRollDSS(nn.Module):
   """The z-invariant DSS network of Berman et al. 2025, Figure 3.
 
   ``(x, y)`` goes into slot ``z`` of a 2-element set (the other slot is 0);
-  each layer is ``relu(Dense(h) + Dense(sum over the set))`` per element; a
+  each layer is ``relu(h_i W + (h_0 + h_1) V + b)`` per element ``i``; a
   sum over the set and a linear readout follow. Swapping ``z`` permutes the
   slots, so the logits are exactly invariant. Returns ``(logits,
   features)`` like :class:`enn_sym.networks.MLP`.
+
+  A layer is computed in the sum/difference basis of the two slots, with
+  two matmuls instead of three: ``out_0 + out_1 = (h_0 + h_1)(W + 2V) + 2b``
+  and ``out_0 - out_1 = (h_0 - h_1) W`` (the same function and parameters;
+  ``W``, ``V`` ``lecun_normal``, ``b`` zeros, as ``nn.Dense``).
   """
 
   num_classes: int = 2
@@ -155,12 +160,20 @@ class SwissRollDSS(nn.Module):
     del train
     x = jnp.asarray(x, jnp.float32)
     xy, upper = x[:, :2], (x[:, 2:3] > 0.5)
-    h = jnp.stack([jnp.where(upper, 0.0, xy), jnp.where(upper, xy, 0.0)], 1)
-    for width in self.hidden_sizes:
-      h = nn.relu(nn.Dense(width)(h) + nn.Dense(width, use_bias=False)(
-          jnp.sum(h, axis=1, keepdims=True)))
-    features = jnp.sum(h, axis=1)
+    h0, h1 = jnp.where(upper, 0.0, xy), jnp.where(upper, xy, 0.0)
+    init = nn.initializers.lecun_normal()
+    for i, width in enumerate(self.hidden_sizes):
+      shape = (h0.shape[-1], width)
+      w = self.param(f"layer{i}_element", init, shape)
+      v = self.param(f"layer{i}_set", init, shape)
+      b = self.param(f"layer{i}_bias", nn.initializers.zeros, (width,))
+      total = (h0 + h1) @ (w + 2.0 * v)
+      diff = (h0 - h1) @ w
+      h0 = nn.relu(0.5 * (total + diff) + b)
+      h1 = nn.relu(0.5 * (total - diff) + b)
+    features = h0 + h1
     return nn.Dense(self.num_classes)(features), features
+
 
 def rotation_orbit_task(num_orbits: int, order: int, sector_labels:
                         Sequence[int], *, seed: int = 0) -> OrbitSplit:

@@ -77,6 +77,9 @@ class FitResult:
       without validation; a frozen seed repeats its last value).
     train_loss: ``[E, S]`` mean training loss over the steps each seed took
       since the previous evaluation (``nan`` where it took none).
+    computed_seed_steps: seed-steps the vmapped program computed, frozen
+      seeds' masked steps included (``S * eval_every`` per dispatch without
+      compaction; the waste is this minus ``steps_trained.sum()``).
   """
 
   params: Any
@@ -88,6 +91,7 @@ class FitResult:
   eval_steps: np.ndarray
   val_history: np.ndarray
   train_loss: np.ndarray
+  computed_seed_steps: int = 0
 
   def seed(self, i: int) -> tuple[Any, Any]:
     """``(params, state)`` of the ``i``-th seed (position, not seed value)."""
@@ -161,7 +165,8 @@ def fit_seeds(init_fn: Callable[[Array], tuple[Any, Any]],
               validation: Batch | None = None,
               val_fn: Callable[[Any, Any, Batch], Array] | None = None,
               patience: int | None = None,
-              min_delta: float = 0.0) -> FitResult:
+              min_delta: float = 0.0,
+              compact: bool = True) -> FitResult:
   """Trains one model per seed, all seeds in one vmapped, jitted program.
 
   Args:
@@ -191,6 +196,10 @@ def fit_seeds(init_fn: Callable[[Array], tuple[Any, Any]],
       of more than ``min_delta`` (needs ``validation``); ``None`` trains every
       seed to ``num_steps``.
     min_delta: the least decrease that counts as an improvement.
+    compact: when at most half of the seeds in the program are running,
+      continue with only the running ones (one compilation per new size);
+      the numbers do not change (up to float rounding of the batched
+      matmuls), only ``computed_seed_steps``.
 
   Returns:
     A :class:`FitResult`.
@@ -288,18 +297,33 @@ def fit_seeds(init_fn: Callable[[Array], tuple[Any, Any]],
   train_dev = jax.tree.map(jnp.asarray, dict(train))
   val_dev = (jax.tree.map(jnp.asarray, dict(validation)) if has_val
              else None)
-  states = init(jnp.asarray(seeds, jnp.uint32))
+  sub = init(jnp.asarray(seeds, jnp.uint32))
+  # ``sub`` holds the seeds at positions ``where`` of ``full`` (None until
+  # the first compaction; ``sub`` is donated to ``chunk``, ``full`` never).
+  full, where, computed = None, np.arange(len(seeds)), 0
+  put = lambda f, i, s: jax.tree.map(lambda a, b: a.at[i].set(b), f, s)
   eval_steps, vals, losses = [], [], []
   last_val = np.full(len(seeds), np.nan)
   for c in range(-(-num_steps // eval_every)):
-    states, mean_loss, shown = chunk(states, train_dev, val_dev)
-    shown = np.asarray(shown, np.float64)
-    last_val = np.where(np.isnan(shown), last_val, shown)
+    sub, mean_loss, shown = chunk(sub, train_dev, val_dev)
+    computed += len(where) * eval_every
+    shown_all = np.full(len(seeds), np.nan)
+    shown_all[where] = np.asarray(shown, np.float64)
+    loss_all = np.full(len(seeds), np.nan)
+    loss_all[where] = np.asarray(mean_loss, np.float64)
+    last_val = np.where(np.isnan(shown_all), last_val, shown_all)
     eval_steps.append(min((c + 1) * eval_every, num_steps))
     vals.append(last_val.copy())
-    losses.append(np.asarray(mean_loss, np.float64))
-    if np.all(np.asarray(states.reason) != _RUNNING):
+    losses.append(loss_all)
+    running = np.asarray(sub.reason) == _RUNNING
+    if not running.any():
       break
+    if compact and 2 * running.sum() <= len(where):
+      full = sub if full is None else put(full, where, sub)
+      keep = np.flatnonzero(running)
+      sub = jax.tree.map(lambda a: a[keep], sub)
+      where = where[keep]
+  states = sub if full is None else put(full, where, sub)
   reason = np.asarray(states.reason)
   steps = np.asarray(states.step)
   if has_val:
@@ -312,4 +336,4 @@ def fit_seeds(init_fn: Callable[[Array], tuple[Any, Any]],
       steps_trained=steps,
       stop_reason=[STOP_REASONS[int(r)] for r in reason],
       eval_steps=np.asarray(eval_steps), val_history=np.stack(vals),
-      train_loss=np.stack(losses))
+      train_loss=np.stack(losses), computed_seed_steps=int(computed))
