@@ -216,6 +216,12 @@ EQUIVALENT.update({
         f"np.shape(values)[-1] -> [1] {_2D}",
     f"{_BIN}::ClasswiseCalibration._compute::-1  ->  1::1":
         "sum(gap, axis=-1) -> axis=1 of the 2-D [K, M] state",
+    "enn_sym/metrics/_bootstrap.py::<module>::12  ->  13::1":
+        "_MAX_WEIGHT 12 -> 13 adds the threshold F(12), but in float32 "
+        "already F(10) = F(11) = 1.0 and u < 1, so no weight changes",
+    "enn_sym/metrics/_bootstrap.py::BootstrapECE._update::0.0  ->  1.0::1":
+        "padded rows' confidence 0 -> 1 enters conf_sum only times their "
+        "bootstrap weight, which is 0 (weights * valid)",
     f"{_BIN}::ClasswiseCalibration._compute::0  ->  1::1":
         "total = sum(count[0]) -> count[1]: every class's row of count sums "
         "to N, and with K = 1 JAX clamps the static index 1 to 0",
@@ -1116,8 +1122,13 @@ def main(argv=None) -> int:
             # the new or changed test files.
             fresh = {t for t in tests
                      if old["filekeys"].get(t) != filekeys[t]}
-            keep = lambda ids: [i for i in ids if i.split("::")[0] in fresh]
-            selected, everything = keep(selected), keep(everything)
+            everything = [i for i in everything if i.split("::")[0] in fresh]
+            selected, total = [], 0.0
+            for i in everything:  # the first chunk, as in _select.
+              if selected and total + cov[i]["t"] > args.budget:
+                break
+              selected.append(i)
+              total += cov[i]["t"]
             capped = len(selected) < len(everything)
             if not everything:
               old.update(cov=covkey, filekeys=filekeys)

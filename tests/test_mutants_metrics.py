@@ -10,8 +10,8 @@ from enn_sym.metrics import _common
 from tests import numpy_reference as ref
 
 
-def _run(metric, values, labels, mask=None):
-  state = metric.update(metric.empty(), values, labels, mask)
+def _run(metric, *args):
+  state = metric.update(metric.empty(), *args)
   return {k: np.asarray(v) for k, v in metric.compute(state).items()}
 
 
@@ -47,3 +47,116 @@ def test_documented_default_bins_and_rule():
   out = _run(metrics.ClasswiseCalibration(2, input_kind="probs"), probs,
              labels)
   np.testing.assert_allclose(out["classwise_ece"], cw, atol=1e-6)
+
+
+def test_bootstrap_documented_defaults_and_confidence_range():
+  # docs/metrics.md: BootstrapECE(num_bins=15, num_replicates=200,
+  # confidence=0.95), right_closed False; confidence in the open (0, 1).
+  import jax  # pylint: disable=g-import-not-at-top
+  probs, labels = _edge_data()
+  m = metrics.BootstrapECE(input_kind="probs")
+  out = m.compute(m.update(m.empty(), probs, labels, key=jax.random.key(0)))
+  assert out["ece_replicates"].shape == (200,)
+  np.testing.assert_allclose(
+      out["ece"], ref.top_label(probs, labels, 15, "probs", False)["ece"],
+      atol=1e-6)
+  for bad in (0.0, 1.0):
+    with pytest.raises(ValueError, match="confidence"):
+      metrics.BootstrapECE(input_kind="probs", confidence=bad)
+
+
+def _gence_reference(mean, var, y, edges, mask):
+  """eqs. 8-9 with explicit loops (float64)."""
+  mean, var, y = (np.asarray(x, np.float64).reshape(len(x), -1)
+                  for x in (mean, var, y))
+  keep = np.asarray(mask) != 0
+  total = var.sum(1)
+  # Binned on the float32 total against float32 edges, as documented.
+  total32 = var.astype(np.float32).sum(1, dtype=np.float32)
+  bins = np.array([sum(t >= np.float32(e) for e in edges) for t in total32])
+  n = keep.sum()
+  gence = gence_sq = 0.0
+  per_bin = []
+  for b in range(len(edges) + 1):
+    sel = keep & (bins == b)
+    if not sel.any():
+      per_bin.append((0, 0.0, 0.0, 0.0, 0.0))
+      continue
+    e = np.abs(mean[sel] - y[sel])
+    a = np.sqrt(2 * var[sel] / np.pi)
+    g = np.sum((a - e) ** 2) / np.sum(a * a) if np.sum(a * a) > 0 else 0.0
+    s = var[sel]
+    gs = (np.sum((s - e * e) ** 2) / np.sum(s * s) if np.sum(s * s) > 0
+          else 0.0)
+    gence += sel.sum() / n * g
+    gence_sq += sel.sum() / n * gs
+    per_bin.append((sel.sum(), g, gs, np.mean(np.sum(e * e, 1)),
+                    np.mean(total[sel])))
+  return gence, gence_sq, per_bin
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_gaussian_calibration_matches_a_loop_reference(dims):
+  rng = np.random.default_rng(dims)
+  n = 24
+  shape = (n,) if dims == 1 else (n, dims)
+  mean = rng.normal(size=shape).astype(np.float32)
+  var = rng.uniform(0.2, 3.0, size=shape).astype(np.float32)
+  y = (mean + rng.normal(size=shape) * 1.3).astype(np.float32)
+  var[0] = 0.0  # a zero variance in the lowest bin
+  mask = np.ones(n, np.float32)
+  mask[-3:] = 0
+  mean[-1] = np.nan  # padding may hold anything.
+  totals = var.astype(np.float64).reshape(n, -1).sum(1)
+  edges = metrics.variance_quantile_edges(var[:-3], 3)
+  np.testing.assert_allclose(
+      edges, np.quantile(totals[:-3], [1 / 3, 2 / 3]), rtol=1e-12)
+  total32 = var.reshape(n, -1).sum(1, dtype=np.float32)
+  edges = (float(total32[1]),) + edges[1:]  # a total exactly on an edge.
+  edges = tuple(sorted(edges))
+  m = metrics.GaussianCalibration(edges)
+  out = _run(m, mean, var, y, mask)
+  g, gs, per_bin = _gence_reference(mean, var, y, edges, mask)
+  np.testing.assert_allclose(out["gence"], g, rtol=1e-5)
+  np.testing.assert_allclose(out["gence_sq"], gs, rtol=1e-5)
+  assert out["count"] == n - 3
+  np.testing.assert_array_equal(out["bin_count"], [b[0] for b in per_bin])
+  np.testing.assert_allclose(out["bin_gence"], [b[1] for b in per_bin],
+                             rtol=1e-5)
+  np.testing.assert_allclose(out["bin_gence_sq"], [b[2] for b in per_bin],
+                             rtol=1e-5)
+  np.testing.assert_allclose(out["bin_mse"], [b[3] for b in per_bin],
+                             rtol=1e-5)
+  np.testing.assert_allclose(out["bin_variance"], [b[4] for b in per_bin],
+                             rtol=1e-5)
+
+
+def test_gaussian_calibration_edge_cases():
+  # Hand values (a = sqrt(2 s / pi) = [0, 0, 1], e = [1, 2, 1]); an empty
+  # bin contributes 0 (not NaN).
+  m = metrics.GaussianCalibration((10.0,))
+  var = np.array([0.0, 0.0, math_pi_half()], np.float32)
+  mean = np.array([1.0, 2.0, 1.0], np.float32)  # a = sqrt(2 var / pi) = 1
+  y = np.array([0.0, 0.0, 0.0], np.float32)
+  out = _run(m, mean, var, y)
+  np.testing.assert_array_equal(out["bin_count"], [3, 0])
+  np.testing.assert_allclose(out["gence"], (1 + 4 + 0) / 1, rtol=1e-6)
+  np.testing.assert_array_equal(out["bin_gence"][1], 0.0)
+  np.testing.assert_allclose(out["bin_gence_sq"], [
+      ((0 - 1) ** 2 + (0 - 4) ** 2 + (math_pi_half() - 1) ** 2)
+      / math_pi_half() ** 2, 0.0], rtol=1e-5)
+  for bad in ((2.0, 1.0), [1.0], (np.nan,)):
+    with pytest.raises(ValueError, match="edges must be"):
+      metrics.GaussianCalibration(bad)
+  with pytest.raises(ValueError, match="variance must be >= 0"):
+    m.update(m.empty(), mean, -var - 1, y)
+  with pytest.raises(ValueError, match="share one shape"):
+    m.update(m.empty(), mean, var[:2], y)
+  with pytest.raises(ValueError, match="variances must be"):
+    metrics.variance_quantile_edges([1.0, -1.0], 2)
+  assert metrics.variance_quantile_edges([[1.0, 2.0], [3.0, 4.0]], 2) == (
+      5.0,)
+
+
+def math_pi_half():
+  return float(np.float32(np.pi / 2))
