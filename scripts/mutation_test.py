@@ -216,6 +216,12 @@ EQUIVALENT.update({
         f"np.shape(values)[-1] -> [1] {_2D}",
     f"{_BIN}::ClasswiseCalibration._compute::-1  ->  1::1":
         "sum(gap, axis=-1) -> axis=1 of the 2-D [K, M] state",
+    **{f"enn_sym/metrics/_bootstrap.py::BootstrapECE._update::-1  ->  1::{n}":
+       "max / argmax over axis=-1 -> axis 1 of the 2-D [batch, classes] "
+       "probs (a stack is averaged to 2-D first)" for n in (1, 2)},
+    **{f"enn_sym/metrics/_bootstrap.py::BootstrapECE._compute::-1  ->  1::{n}":
+       "a sum over axis=-1 -> axis 1 of the 2-D [B, M] replicate state"
+       for n in (1, 2)},
     "enn_sym/metrics/_bootstrap.py::<module>::12  ->  13::1":
         "_MAX_WEIGHT 12 -> 13 adds the threshold F(12), but in float32 "
         "already F(10) = F(11) = 1.0 and u < 1, so no weight changes",

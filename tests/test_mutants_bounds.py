@@ -127,3 +127,115 @@ def test_fibre_errors_are_checked():
   for bad in ([0.1], [0.1, -0.1], [0.1, np.nan]):
     with pytest.raises(InputError, match="fibre_errors must be"):
       _gence.theorem6_gence_upper_bound([1.0, 2.0], [0.5, 0.5], bad)
+
+
+def _rec(model, cr, acc, acc_sem, ece, ece_sem, enn="base", **kw):
+  rec = {"enn": enn, "model": model, "correct_ratio": cr,
+         "accuracy_mean": acc, "accuracy_sem": acc_sem, "ceiling": 0.95,
+         "test_ceiling": 0.9, "ece_mean": ece, "ece_sem": ece_sem,
+         "ece15_mean": ece / 2, "ece15_sem": 0.004, "ece_null_mean": 0.1,
+         "bounds": {"prop1_ece_upper": 0.7, "cor1_ece_upper": None,
+                    "thm5_ece_lower": 0.05},
+         "stop_reason": ["patience", "max_steps", "patience"]}
+  rec.update(kw)
+  return rec
+
+
+def _results(inv_ece_high=0.30, enn_rows=()):
+  records = [  # out of order: the page sorts by correct ratio.
+      _rec("invariant", 0.8, 0.9, 0.02, inv_ece_high, 0.01,
+           ece_null_mean=0.3),
+      _rec("invariant", 0.2, 0.6, 0.01, 0.25, 0.01),
+      _rec("mlp", 0.8, 0.82, 0.05, 0.2, 0.001),
+      _rec("mlp", 0.2, 0.8, 0.05, 0.1, 0.001, ece_null_mean=0.2),
+      *enn_rows]
+  return {"records": records, "preset": "quick", "seconds": 90.0,
+          "config": {"num_test": 200, "hidden_sizes": (8,), "num_steps": 100,
+                     "patience": 3, "eval_every": 10, "seeds": (0, 1, 2)}}
+
+
+def test_figure3_markdown_by_hand():
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  z = stats.norm.ppf(0.975)
+  mi = [_rec("mlp", 0.5, 0, 0, 0, 0, enn="epinet", mi_incorrect=[.3, .5, .4],
+             mi_correct=[.1, .2, .15]),
+        _rec("mlp", 0.2, 0, 0, 0, 0, enn="epinet", mi_incorrect=[],
+             mi_correct=[.1]),
+        _rec("invariant", 0.5, 0, 0, 0, 0, enn="epinet",
+             mi_incorrect=[.1, .2, .15], mi_correct=[.3, .5, .4]),
+        _rec("invariant", 0.2, 0, 0, 0, 0, enn="epinet",
+             mi_incorrect=[.1, .3, .2], mi_correct=[.2, .1, .2])]
+  page = bounds.figure3_markdown(_results(enn_rows=mi))
+  lines = page.splitlines()
+  assert "(1.5 min on 2 shared CPU cores)" in page
+  assert "at most 100 steps, patience 3 x 10 steps" in page
+  assert "3 seeds, 200 test points." in page
+  assert ("| invariant | 0.200 | 0.600 ± 0.010 | 0.950 | 0.900 | "
+          "0.250 ± 0.010 | 0.125 ± 0.004 | 0.100 | 0.700 | n/a | 0.050 | "
+          "max_steps 1, patience 2 |") in lines
+  rows = [ln for ln in lines if ln.startswith("| mlp | 0.")]
+  assert [r.split(" | ")[1] for r in rows] == ["0.200", "0.800"]
+  h = z * math.sqrt(0.01 ** 2 + 0.02 ** 2)
+  assert (f"| invariant accuracy rises | +0.300 [{0.3 - h:+.3f}, "
+          f"{0.3 + h:+.3f}] | agrees |") in lines
+  h = z * math.sqrt(2) * 0.01
+  assert (f"| invariant ECE falls | +0.050 [{0.05 - h:+.3f}, "
+          f"{0.05 + h:+.3f}] | opposite sign |") in lines
+  assert any(ln.startswith("| MLP accuracy roughly flat | +0.020 [")
+             and ln.endswith("| agrees (no measurable change) |")
+             for ln in lines)
+  assert any(ln.startswith("| MLP ECE roughly flat | +0.100 [")
+             and ln.endswith("| changes |") for ln in lines)
+  assert ("At the lowest correct ratio (0.200) the invariant net has "
+          "accuracy 0.600") in page
+  assert "ECE of 0.100 to 0.300 on average" in page  # base records only.
+  half = bounds.proposition6_half_width(200, 0.05)
+  assert f"Proposition 6 at delta = 0.05 is {half:.3f}." in page
+  d = np.array([.2, .3, .25])
+  h = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+  assert (f"| epinet | mlp | 0.500 | 0.4000 | 0.1500 | +0.2500 ± {h:.4f} |"
+          " yes |") in lines
+  assert ("| epinet | mlp | 0.200 | - | - | - | no orbits of one kind |"
+          in lines)
+  enn_lines = [ln for ln in lines if ln.startswith("| epinet |")]
+  assert [ln.split(" | ")[1:3] for ln in enn_lines] == [
+      ["invariant", "0.200"], ["invariant", "0.500"], ["mlp", "0.200"],
+      ["mlp", "0.500"]]
+  assert enn_lines[1].endswith("| no (lower) |")
+  assert enn_lines[0].endswith("| no measurable difference |")
+  # A sign claim whose interval contains 0; no ENN section without ENNs.
+  page = bounds.figure3_markdown(_results(inv_ece_high=0.26))
+  assert any(ln.startswith("| invariant ECE falls | +0.010 [")
+             and ln.endswith("| no measurable difference |")
+             for ln in page.splitlines())
+  assert "mutual information" not in page
+
+
+def test_figure3_markdown_single_rows_and_edges():
+  # One invariant row: no trend line for it; lo == 0 exactly is no
+  # measurable change; a verdict needs lo > 0 or hi < 0.
+  res = _results()
+  res["records"] = [r for r in res["records"]
+                    if not (r["model"] == "invariant"
+                            and r["correct_ratio"] == 0.8)]
+  page = bounds.figure3_markdown(res)
+  assert "invariant accuracy rises" not in page
+  assert "| MLP accuracy roughly flat |" in page
+
+
+def test_figure3_png_is_10_by_4_inches_at_110_dpi(tmp_path):
+  import struct  # pylint: disable=g-import-not-at-top
+  records = [_rec(m, cr, 0.8, 0.01, 0.1, 0.01) for m in ("mlp", "invariant")
+             for cr in (0.2, 0.8)]
+  path = tmp_path / "fig3.png"
+  bounds.plot_figure3(records, str(path))
+  head = path.read_bytes()[:24]
+  assert head[12:16] == b"IHDR"
+  assert struct.unpack(">II", head[16:24]) == (1100, 440)
+
+
+def test_quad_subdivision_limit_is_500_and_its_warning_is_passed_on():
+  from scipy import integrate  # pylint: disable=g-import-not-at-top
+  with pytest.warns(integrate.IntegrationWarning,
+                    match=r"maximum number of subdivisions \(500\)"):
+    dist.quad(lambda p: np.sin(1 / p), 1e-4, 1.0)

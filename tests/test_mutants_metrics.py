@@ -160,3 +160,30 @@ def test_gaussian_calibration_edge_cases():
 
 def math_pi_half():
   return float(np.float32(np.pi / 2))
+
+
+def test_enn_metrics_signature_defaults():
+  # JointLogLoss(tau=10, kappa=2, num_samples=100) (docs/metrics.md and the
+  # signature); EnsemblePredictive(num_bins=15).
+  import jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  stack = rng.normal(size=(3, 12, 4)).astype(np.float32) * 2
+  labels = rng.integers(0, 4, 12).astype(np.int32)
+  key = jax.random.key(7)
+
+  def joint(**kw):
+    m = metrics.JointLogLoss(input_kind="logits", **kw)
+    return {k: float(v) for k, v in m.compute(
+        m.update(m.empty(), stack, labels, key=key)).items()}
+
+  default = joint()
+  assert default == joint(tau=10, kappa=2, num_samples=100)
+  assert default["num_dyadic"] == 100
+  for other in ({"tau": 11}, {"kappa": 3}, {"num_samples": 101}):
+    assert joint(**other)["joint_nll"] != default["joint_nll"], other
+  probs, labels = _edge_data()
+  stack = np.stack([probs, probs])
+  out = _run(metrics.EnsemblePredictive(input_kind="probs"), stack, labels)
+  np.testing.assert_allclose(
+      out["ece"], ref.top_label(probs, labels, 15, "probs", False)["ece"],
+      atol=1e-6)
