@@ -239,3 +239,42 @@ def test_quad_subdivision_limit_is_500_and_its_warning_is_passed_on():
   with pytest.warns(integrate.IntegrationWarning,
                     match=r"maximum number of subdivisions \(500\)"):
     dist.quad(lambda p: np.sin(1 / p), 1e-4, 1.0)
+
+
+def test_figure3_draws_the_records(monkeypatch, tmp_path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figures = []
+  monkeypatch.setattr(plt, "close", figures.append)
+  records = [_rec(m, cr, acc, 0.01, 0.1 + cr / 10, 0.01)
+             for m, acc in (("mlp", 0.7), ("invariant", 0.9))
+             for cr in (0.8, 0.2)]
+  for r in records:
+    r["bounds"]["cor1_ece_upper"] = 0.6
+  bounds.plot_figure3(records, str(tmp_path / "fig3.png"))
+  (fig,) = figures
+  ax1, ax2 = fig.axes
+  assert ax1.get_ylim() == (0.5, 1.02) and ax2.get_ylim() == (0.0, 1.0)
+  lines1 = {ln.get_label(): ln for ln in ax1.get_lines()}
+  np.testing.assert_allclose(
+      np.asarray(lines1["ceiling 1 - icr/2"].get_xdata(), float), [20, 80])
+  data = [ln for ln in ax1.get_lines() if ln.get_marker() in ("o", "s")]
+  assert [ln.get_marker() for ln in data] == ["o", "s"]
+  for ln, acc in zip(data, (0.7, 0.9)):
+    np.testing.assert_allclose(np.asarray(ln.get_xdata(), float), [20, 80])
+    np.testing.assert_allclose(np.asarray(ln.get_ydata(), float), [acc, acc])
+    assert ln.get_markersize() == 4
+  labels2 = [ln.get_label() for ln in ax2.get_lines()]
+  assert "invariant Cor. 1 upper (15 bins)" in labels2
+  assert "invariant Thm 5 lower (15 bins)" in labels2
+  for ax in (ax1, ax2):
+    legend = ax.get_legend()
+    assert legend._ncols == 2  # pylint: disable=protected-access
+    assert legend.get_texts()[0].get_fontsize() == 7
+  # A None bound is not drawn.
+  records[3]["bounds"]["cor1_ece_upper"] = None  # an invariant row.
+  figures.clear()
+  bounds.plot_figure3(records, str(tmp_path / "fig3.png"))
+  labels2 = [ln.get_label() for ln in figures[0].axes[1].get_lines()]
+  assert "invariant Cor. 1 upper (15 bins)" not in labels2
