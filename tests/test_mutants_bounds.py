@@ -278,3 +278,68 @@ def test_figure3_draws_the_records(monkeypatch, tmp_path):
   bounds.plot_figure3(records, str(tmp_path / "fig3.png"))
   labels2 = [ln.get_label() for ln in figures[0].axes[1].get_lines()]
   assert "invariant Cor. 1 upper (15 bins)" not in labels2
+
+
+def test_orbit_variance_of_a_single_orbit():
+  np.testing.assert_allclose(bounds.orbit_variance([0, 0], [1.0, 3.0]), [1.0])
+
+
+def test_theorem6_zero_variance_fibre_without_error_is_finite():
+  # A zero-variance fibre is +inf only with a non-zero error (Remark 3).
+  got = bounds.theorem6_gence_upper_bound([0.0, 1.0], [0.5, 0.5], [0.0, 0.2])
+  assert got == pytest.approx(1.0 + 0.5 * 0.2 / (2.0 / math.pi))
+  assert math.isinf(bounds.theorem6_gence_upper_bound(
+      [0.0, 1.0], [0.5, 0.5], [0.1, 0.2]))
+
+
+def _counting(matrix):
+  calls = []
+
+  def matvec(x):
+    calls.append(1)
+    return matrix @ x
+  return matvec, (lambda y: matrix.T @ y), calls
+
+
+def test_power_iteration_stopping_rule():
+  # Stops at the first |new - est| <= tol * new: exact convergence with
+  # tol = 0 (identity: the estimates are 1 after a rounding step or two) ...
+  matvec, rmatvec, calls = _counting(np.eye(3))
+  assert bounds.power_iteration(matvec, rmatvec, (3,), tol=0.0) == (
+      pytest.approx(1.0, rel=1e-15))
+  assert len(calls) < 10
+  # ... and a relative tolerance, also for a large norm.
+  a = 1e4 * np.diag([2.0, 1.0])
+  matvec, rmatvec, calls = _counting(a)
+  assert bounds.power_iteration(matvec, rmatvec, (2,)) == pytest.approx(
+      2e4, rel=1e-10)
+  assert len(calls) < 100
+
+
+def test_lipschitz_helpers_pass_the_documented_iteration_cap(monkeypatch):
+  from enn_sym.bounds import _lipschitz  # pylint: disable=g-import-not-at-top
+  seen = []
+  real = _lipschitz.power_iteration
+
+  def spy(*args, **kw):
+    seen.append(kw["num_iters"])
+    return real(*args, **kw)
+
+  monkeypatch.setattr(_lipschitz, "power_iteration", spy)
+  bounds.spectral_norm(np.eye(2))
+  bounds.deepsets_lipschitz_bound([(np.eye(2), np.eye(2))], np.eye(2), 3)
+  bounds.mlp_lipschitz_bound([np.eye(2)])
+  assert seen == [1000, 1000, 1000, 1000]
+
+
+def test_deepsets_mean_pooling_and_confidence_bound():
+  # ||pool|| = 1 / sqrt(n) for mean pooling: 1/2 at n = 4 with no layers.
+  assert bounds.deepsets_lipschitz_bound(
+      [], np.eye(2), 4, pooling="mean", method="svd") == pytest.approx(0.5)
+  assert bounds.deepsets_lipschitz_bound(
+      [], np.eye(2), 4, method="svd") == pytest.approx(2.0)
+  assert bounds.confidence_lipschitz_bound(0.5) == pytest.approx(
+      math.sqrt(2) / 8)
+  assert bounds.confidence_lipschitz_bound(0) == 0.0
+  with pytest.raises(InputError, match="logit_lipschitz"):
+    bounds.confidence_lipschitz_bound(-0.1)
