@@ -343,3 +343,83 @@ def test_deepsets_mean_pooling_and_confidence_bound():
   assert bounds.confidence_lipschitz_bound(0) == 0.0
   with pytest.raises(InputError, match="logit_lipschitz"):
     bounds.confidence_lipschitz_bound(-0.1)
+
+
+def test_bound_gaps_and_summary_by_hand():
+  result = {"prop1_ece_upper": 0.7, "thm4_ece_upper": 1.2,
+            "cor1_ece_upper": None, "cor2_ece_upper": 0.5,
+            "thm5_ece_lower": 0.1, "prop4_ece_lower": 0.0, "ece": 0.3,
+            "thm1_error_lower": 0.2, "prop3_error_upper": 0.9}
+  gaps = bounds.bound_gaps(result, error=0.25)
+  assert gaps["cor1_ece_upper"] is None
+  assert gaps["prop1_ece_upper"] == {"value": 0.7, "gap": pytest.approx(0.4),
+                                     "non_vacuous": True}
+  assert gaps["thm4_ece_upper"]["non_vacuous"] is False  # upper >= 1.
+  assert gaps["thm5_ece_lower"] == {"value": 0.1, "gap": pytest.approx(0.2),
+                                    "non_vacuous": True}
+  assert gaps["prop4_ece_lower"]["non_vacuous"] is False  # lower = 0.
+  assert gaps["thm1_error_lower"]["gap"] == pytest.approx(0.05)
+  assert gaps["prop3_error_upper"]["gap"] == pytest.approx(0.65)
+  assert bounds.bound_gaps(result)["thm1_error_lower"]["gap"] is None
+  other = bounds.bound_gaps(dict(result, cor1_ece_upper=0.9, ece=None),
+                            error=0.25)
+  summary = bounds.summarize_gaps([gaps, other])
+  assert summary["cor1_ece_upper"] == {
+      "applies": 0.5, "value_mean": 0.9, "gap_mean": None, "gap_min": None,
+      "non_vacuous": 1.0}
+  assert summary["prop1_ece_upper"]["gap_mean"] == pytest.approx(0.4)
+  assert summary["thm4_ece_upper"]["non_vacuous"] == 0.0
+  assert summary["thm1_error_lower"]["gap_min"] == pytest.approx(0.05)
+  assert bounds.summarize_gaps([]) == {}
+
+
+def test_ensemble_readouts_by_hand():
+  rng = np.random.default_rng(1)
+  z = rng.normal(size=(3, 5, 4)) * 2
+  out = bounds.ensemble_readouts(z)
+  for i in range(5):
+    members = [np.exp(z[k, i]) / np.exp(z[k, i]).sum() for k in range(3)]
+    mean = sum(members) / 3
+    pred = int(np.argmax(mean))
+    h = lambda q: -sum(x * math.log(x) for x in q if x > 0)
+    assert out["pred"][i] == pred
+    assert out["mean"][i] == pytest.approx(mean[pred], rel=1e-12)
+    assert out["lower"][i] == pytest.approx(min(m[pred] for m in members),
+                                            rel=1e-12)
+    assert out["mi"][i] == pytest.approx(
+        max(h(mean) - sum(h(m) for m in members) / 3, 0.0), abs=1e-12)
+  # One-hot members (probabilities exactly 0): finite, MI of agreement 0.
+  hard = np.where(np.eye(3)[None, [0, 1]] > 0, 0.0, -800.0)
+  out = bounds.ensemble_readouts(np.concatenate([hard, hard]))
+  np.testing.assert_array_equal(out["pred"], [0, 1])
+  np.testing.assert_allclose(out["mi"], 0.0, atol=1e-300)
+
+
+def test_binned_ece_and_its_calibrated_null_by_hand():
+  # (lo, hi] bins of width 1/4: .25 is in bin 0, .5 in bin 1, 1.0 in bin 3.
+  c = np.array([0.25, 0.5, 0.6, 1.0])
+  hit = np.array([1, 0, 1, 1])
+  # bin 0: |1 - .25|; bin 1: |0 - .5|; bin 2: |1 - .6|; bin 3: |1 - 1|.
+  assert bounds.binned_ece(c, hit, 4) == pytest.approx(
+      (0.75 + 0.5 + 0.4 + 0.0) / 4)
+  # Signed sums within a bin cancel before the absolute value.
+  assert bounds.binned_ece([0.6, 0.7], [1, 0], 2) == pytest.approx(
+      abs((1 - 0.6) + (0 - 0.7)) / 2)
+  rng = np.random.default_rng(0)  # seed 0 is the default.
+  vals = [bounds.binned_ece(c, rng.uniform(size=4) < c, 4) for _ in range(5)]
+  mean, p95 = bounds.calibrated_ece_null(c, 4, 5)
+  assert mean == pytest.approx(np.mean(vals))
+  assert p95 == pytest.approx(np.percentile(vals, 95))
+
+
+def test_mean_bounds_over_seeds():
+  from enn_sym.bounds import _finite  # pylint: disable=g-import-not-at-top
+  base = {k: 0.2 for k in _finite.KEYS}
+  base["fibres"] = {"mode": "binned", "num_bins": 15, "values": [1]}
+  base["not_applicable"] = {"k_star": "why"}
+  other = dict(base, ece=0.4, cor1_ece_upper=None)
+  out = bounds.mean_bounds([base, other])
+  assert out["ece"] == pytest.approx(0.3)
+  assert out["cor1_ece_upper"] is None
+  assert out["fibres"] == {"mode": "binned", "num_bins": 15}
+  assert out["not_applicable"] == {"k_star": "why"}
