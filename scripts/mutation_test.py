@@ -104,7 +104,7 @@ MODULES = {
                ["tests/test_bounds.py", "tests/test_bounds_gence.py",
                 "tests/test_bounds_lipschitz.py",
                 "tests/test_bounds_statements.py",
-                "tests/test_figure_legends.py",
+                "tests/test_figure_legends.py", "tests/test_swiss_roll.py",
                 "tests/test_mutants_bounds.py"]),
 }
 ALL_SOURCES = sorted({p for sources, _ in MODULES.values() for p in sources})

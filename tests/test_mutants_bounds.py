@@ -423,3 +423,94 @@ def test_mean_bounds_over_seeds():
   assert out["cor1_ece_upper"] is None
   assert out["fibres"] == {"mode": "binned", "num_bins": 15}
   assert out["not_applicable"] == {"k_star": "why"}
+
+
+def test_fibre_minima_and_proposition6_delta_zero():
+  assert bounds.corollary1_m([0.3, 0.1, 0.2]) == pytest.approx(0.1)
+  assert bounds.theorem5_m([0.1, 0.3, 0.2]) == pytest.approx(0.7)
+  for fn, arg in ((bounds.proposition6_half_width, 200),
+                  (bounds.proposition6_sample_size, 0.01)):
+    with pytest.raises(InputError, match="delta must be > 0"):
+      fn(arg, 0.0)
+
+
+def test_wang_spirals_by_hand():
+  from enn_sym.bounds import _tasks  # pylint: disable=g-import-not-at-top
+  n, chunk = _tasks.NUM_RADII, _tasks.NUM_RADII // 16
+  assert n == 100_000
+  x, labels, kind = _tasks._spirals(0.5, 0.25)  # pylint: disable=protected-access
+  assert x.shape == (2 * n, 3)
+  np.testing.assert_array_equal(labels, np.r_[np.zeros(n), np.ones(n)])
+  for i in (n - 1, 80_000):  # extrinsic points: the formula itself.
+    r = i * 5e-7
+    t = 90 * math.pi * r
+    np.testing.assert_allclose(x[i], [10 * r * math.cos(t),
+                                      10 * r * math.sin(t), 0.0])
+    np.testing.assert_allclose(x[n + i], [10 * r * math.cos(t + 3),
+                                          10 * r * math.sin(t + 3), 1.0])
+  # Correct chunks 0..7 in pairs: spiral 1's even chunk copies the odd
+  # chunk's xy at z = 0 (the originals move to z = 1); spiral 2 the other
+  # way round.
+  for c in (0, 6):
+    i = c * chunk + 17
+    np.testing.assert_array_equal(x[i, :2], x[i + chunk, :2])
+    assert (x[i, 2], x[i + chunk, 2]) == (0.0, 1.0)
+    np.testing.assert_array_equal(x[n + i + chunk, :2], x[n + i, :2])
+    assert (x[n + i + chunk, 2], x[n + i, 2]) == (0.0, 1.0)
+  assert not np.array_equal(x[8 * chunk + 1, :2], x[9 * chunk + 1, :2])
+  # Incorrect: spiral 2's xy on [cr N, (cr + icr) N) is spiral 1's.
+  np.testing.assert_array_equal(x[n + 50_000, :2], x[50_000, :2])
+  np.testing.assert_array_equal(x[n + 74_999, :2], x[74_999, :2])
+  assert not np.array_equal(x[n + 75_000, :2], x[75_000, :2])
+  assert not np.array_equal(x[n + 49_999, :2], x[49_999, :2])
+  half = np.r_[np.zeros(50_000), np.ones(25_000), np.full(25_000, 2)]
+  np.testing.assert_array_equal(kind, np.r_[half, half])
+
+
+def test_rotation_orbit_task_and_invariant_features():
+  split = bounds.rotation_orbit_task(3, 4, [0, 1, 2, 3], seed=1)
+  theta0 = np.random.default_rng(1).uniform(0, 2 * math.pi, 3)
+  theta = (theta0[:, None] + 2 * math.pi * np.arange(4) / 4).reshape(-1)
+  np.testing.assert_allclose(split.x, np.c_[np.cos(theta), np.sin(theta)],
+                             atol=1e-6)
+  np.testing.assert_array_equal(split.orbit_ids, np.repeat(np.arange(3), 4))
+  sector = (np.mod(theta, 2 * math.pi) // (math.pi / 2)).astype(int)
+  np.testing.assert_array_equal(split.labels, sector)
+  # Every orbit carries every label once (order = number of sectors).
+  for o in range(3):
+    assert sorted(split.labels[split.orbit_ids == o]) == [0, 1, 2, 3]
+  feats = np.asarray(bounds.rotation_invariant_features(split.x, 4))
+  np.testing.assert_allclose(feats, np.c_[np.cos(4 * theta),
+                                          np.sin(4 * theta)], atol=1e-4)
+  np.testing.assert_allclose(feats[:4], np.repeat(feats[:1], 4, 0),
+                             atol=1e-4)
+
+
+def test_small_dss_is_z_invariant_and_the_prior_sees_xy_only():
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  x = np.array([[0.3, -0.2, 0.0], [0.3, -0.2, 1.0], [0.1, 0.5, 0.0]],
+               np.float32)
+  net = bounds.SwissRollDSS(3, (4,))
+  variables = net.init(jax.random.key(0), x)
+  logits, features = net.apply(variables, x)
+  assert logits.shape == (3, 3) and features.shape == (3, 4)
+  np.testing.assert_array_equal(logits[0], logits[1])  # the swap partner.
+  assert not np.allclose(logits[0], logits[2])
+  # By hand: slot z of a 2-set holds (x, y), the other 0; relu(Dense(h) +
+  # Dense(sum over the set)); sum over the set; a readout.
+  p = variables["params"]
+  h = np.zeros((2, 2), np.float32)
+  h[int(x[1, 2] > 0.5)] = x[1, :2]
+  h = np.maximum(h @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+                 + h.sum(0, keepdims=True) @ p["Dense_1"]["kernel"], 0)
+  want = h.sum(0) @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
+  np.testing.assert_allclose(logits[1], want, rtol=1e-5, atol=1e-6)
+
+  class Probe(nn.Module):
+    @nn.compact
+    def __call__(self, x, z):
+      return x * z
+
+  out = bounds.PlaneSwapInvariantPrior(Probe()).apply({}, x, 2.0)
+  np.testing.assert_array_equal(out, 2.0 * x[:, :2])
