@@ -514,3 +514,26 @@ def test_small_dss_is_z_invariant_and_the_prior_sees_xy_only():
 
   out = bounds.PlaneSwapInvariantPrior(Probe()).apply({}, x, 2.0)
   np.testing.assert_array_equal(out, 2.0 * x[:, :2])
+
+
+def test_points_nodes_and_decimals_are_checked():
+  for pts in (np.zeros((0, 2)), np.float64(1.0)):
+    with pytest.raises(InputError, match="points must have shape"):
+      bounds.orbit_ids_from_group(pts, [])
+  for bad in (True, 1.5):
+    with pytest.raises(InputError, match="decimals must be an integer"):
+      bounds.orbit_ids_from_group(np.zeros((2, 2)), [], decimals=bad)
+
+  def run(c, nodes=None, **kw):
+    x, w = bounds.midpoint_rule(0.0, 1.0, 10)
+    return bounds.numeric_dissent(
+        lambda p: np.full(len(p), c), lambda p: np.zeros(len(p), int),
+        lambda q: (np.asarray([q]), np.ones(1)),
+        x if nodes is None else nodes, w, 2, **kw)
+
+  run(1.0005)  # within the default normalization_atol = 1e-3 ...
+  with pytest.raises(InputError, match="integrates to"):
+    run(1.002)  # ... and outside it.
+  for nodes in (np.zeros((0,)), np.float64(0.5)):
+    with pytest.raises(InputError, match="nodes must have shape"):
+      run(1.0, nodes=nodes)
