@@ -537,3 +537,13 @@ def test_points_nodes_and_decimals_are_checked():
   for nodes in (np.zeros((0,)), np.float64(0.5)):
     with pytest.raises(InputError, match="nodes must have shape"):
       run(1.0, nodes=nodes)
+
+
+def test_orbit_means_of_a_zero_mass_orbit_and_proposition6_rounding():
+  np.testing.assert_allclose(
+      bounds.orbit_means([0, 0, 1], [1.0, 3.0, 5.0], weights=[1, 1, 0]),
+      [[2.0], [2.0], [0.0]])
+  # ceil(ln(2 / delta) / (2 eps^2)) of an exact integer is that integer:
+  # ln(e) / (2 * 0.25) = 2.
+  assert bounds.proposition6_sample_size(0.5, 2 / math.e) == 2
+  assert bounds.proposition6_sample_size(0.01, 0.05) == 18_445
