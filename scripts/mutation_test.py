@@ -990,6 +990,10 @@ def main(argv=None) -> int:
                                                 "reimport"), default=None,
                       help="only mutants applied this way (default: the "
                       "mutated default arguments)")
+  parser.add_argument("--test-files", nargs="+", default=None,
+                      help="candidate test files instead of the module's "
+                      "list (a mutant they do not kill is then not known "
+                      "to survive the module's other tests)")
   parser.add_argument("--only", default="", help="only mutants whose key "
                       "contains this text")
   parser.add_argument("--jax-cache", default=os.path.join(
@@ -1057,6 +1061,7 @@ def main(argv=None) -> int:
   try:
     for module in args.modules:
       sources, tests = MODULES[module]
+      tests = args.test_files or tests
       tests = [t for t in tests if os.path.exists(os.path.join(REPO, t))]
       # Coverage per test file of all the core sources at once (cached: a
       # test file is traced again only when it or a core source changed).
@@ -1148,6 +1153,8 @@ def main(argv=None) -> int:
                                         "mode")}
           rec.update(sha=fsha, cov=covkey, tests=len(selected),
                      capped=capped, selection=SELECTION, filekeys=filekeys)
+          if args.test_files:
+            rec["test_files_only"] = list(args.test_files)
           start = time.time()
           if not selected:
             rec["status"] = "uncovered"
