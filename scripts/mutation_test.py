@@ -222,6 +222,11 @@ EQUIVALENT.update({
     **{f"enn_sym/metrics/_bootstrap.py::BootstrapECE._compute::-1  ->  1::{n}":
        "a sum over axis=-1 -> axis 1 of the 2-D [B, M] replicate state"
        for n in (1, 2)},
+    **{f"enn_sym/metrics/_classification.py::brier_terms::-1  ->  1::{n}":
+       "probs.shape[-1] / sum(axis=-1) -> index or axis 1: brier_terms is "
+       "private to the package and called only on 2-D [batch, classes] "
+       "probabilities (Brier of one prediction or of the mean predictive)"
+       for n in (1, 2)},
     "enn_sym/metrics/_bootstrap.py::<module>::12  ->  13::1":
         "_MAX_WEIGHT 12 -> 13 adds the threshold F(12), but in float32 "
         "already F(10) = F(11) = 1.0 and u < 1, so no weight changes",

@@ -187,3 +187,11 @@ def test_enn_metrics_signature_defaults():
   np.testing.assert_allclose(
       out["ece"], ref.top_label(probs, labels, 15, "probs", False)["ece"],
       atol=1e-6)
+
+
+def test_checked_out_shardings_must_be_named_shardings():
+  import jax  # pylint: disable=g-import-not-at-top
+  single = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  for out in (single, None, {}):
+    with pytest.raises(ValueError, match="needs NamedSharding leaves"):
+      metrics.checked(lambda x: x, out_shardings=out)
