@@ -227,6 +227,19 @@ EQUIVALENT.update({
        "private to the package and called only on 2-D [batch, classes] "
        "probabilities (Brier of one prediction or of the mean predictive)"
        for n in (1, 2)},
+    "enn_sym/metrics/_common.py::sanitize::0  ->  1::3":
+        "padded rows' labels 0 -> 1: every use of labels is masked by valid "
+        "(where, or a 0 weight on a finite or integer term); with one "
+        "class the label 1 is out of range, its gather fills NaN (gradient "
+        "0) and its scatter is dropped, both masked",
+    "enn_sym/metrics/_common.py::bin_index::1  ->  2::2":
+        "gather path: guess clipped to M - 2 instead of M - 1; the true bin "
+        "is then M - 2 or M - 1 and the one-step correction against the "
+        "two neighbouring edges lands on it either way",
+    "enn_sym/metrics/_common.py::safe_div::jnp.maximum(den, 1)  ->  den::1":
+        "every caller passes integer counts, so maximum(den, 1) = den where "
+        "den > 0, and where() discards the den = 0 branch (values only; "
+        "no metric is differentiated)",
     "enn_sym/metrics/_bootstrap.py::<module>::12  ->  13::1":
         "_MAX_WEIGHT 12 -> 13 adds the threshold F(12), but in float32 "
         "already F(10) = F(11) = 1.0 and u < 1, so no weight changes",
