@@ -232,6 +232,9 @@ EQUIVALENT.update({
         "(where, or a 0 weight on a finite or integer term); with one "
         "class the label 1 is out of range, its gather fills NaN (gradient "
         "0) and its scatter is dropped, both masked",
+    "enn_sym/metrics/_common.py::take_label::1  ->  2::1":
+        "broadcast_to(labels[:, None], (..., 1)) -> (..., 2): two copies of "
+        "the label column, and only column 0 of the gather is kept",
     "enn_sym/metrics/_common.py::bin_index::1  ->  2::2":
         "gather path: guess clipped to M - 2 instead of M - 1; the true bin "
         "is then M - 2 or M - 1 and the one-step correction against the "

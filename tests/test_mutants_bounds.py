@@ -547,3 +547,13 @@ def test_orbit_means_of_a_zero_mass_orbit_and_proposition6_rounding():
   # ln(e) / (2 * 0.25) = 2.
   assert bounds.proposition6_sample_size(0.5, 2 / math.e) == 2
   assert bounds.proposition6_sample_size(0.01, 0.05) == 18_445
+
+
+def test_figure3_verdict_needs_the_interval_to_exclude_zero():
+  from enn_sym.bounds import _figure3  # pylint: disable=g-import-not-at-top
+  verdict = _figure3._verdict  # pylint: disable=protected-access
+  assert verdict(0.0, 0.5, +1) == "no measurable difference"
+  assert verdict(-0.5, 0.0, -1) == "no measurable difference"
+  assert verdict(0.1, 0.5, +1) == "agrees"
+  assert verdict(-0.5, -0.1, -1) == "agrees"
+  assert verdict(-0.5, -0.1, +1) == "opposite sign"

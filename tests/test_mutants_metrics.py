@@ -195,3 +195,17 @@ def test_checked_out_shardings_must_be_named_shardings():
   for out in (single, None, {}):
     with pytest.raises(ValueError, match="needs NamedSharding leaves"):
       metrics.checked(lambda x: x, out_shardings=out)
+
+
+def test_joint_log_loss_accepts_a_raw_key_and_rejects_a_batch_of_them():
+  import jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  stack = rng.normal(size=(2, 6, 3)).astype(np.float32)
+  labels = rng.integers(0, 3, 6).astype(np.int32)
+  m = metrics.JointLogLoss(input_kind="logits", num_samples=4)
+  raw = jax.random.PRNGKey(0)  # uint32 [2]
+  out = m.compute(m.update(m.empty(), stack, labels, key=raw))
+  assert int(out["num_dyadic"]) == 4
+  for bad in (jax.random.split(raw, 2), jax.random.split(jax.random.key(0))):
+    with pytest.raises(ValueError, match="key must be one PRNG key"):
+      m.update(m.empty(), stack, labels, key=bad)
