@@ -267,6 +267,11 @@ EQUIVALENT.update({
     f"{_DST}::per_atom::1  ->  2::1": _RESHAPE,
     f"{_FIN}::_fibre_ids::1  ->  2::3": _RESHAPE,
     "enn_sym/bounds/_gence.py::_errors::1  ->  2::1": _RESHAPE,
+    "enn_sym/bounds/_report.py::ensemble_readouts::-1  ->  1::1":
+        "mean.argmax(-1) -> argmax(1) of the 2-D [N, C] mean predictive",
+    "enn_sym/bounds/_tasks.py::wang_swiss_roll::2  ->  3::1":
+        "searchsorted over arange(max + 3) instead of max + 2: one extra "
+        "trailing start that starts[inv[i] + 1] (<= max + 1) never reads",
     "enn_sym/bounds/_regression.py::orbit_means::1  ->  2::1":
         "num = max + 2 orbits instead of max + 1: one extra zero-mass row "
         "that mean[orbit] never indexes",

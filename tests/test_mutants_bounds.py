@@ -314,6 +314,12 @@ def test_power_iteration_stopping_rule():
   assert bounds.power_iteration(matvec, rmatvec, (2,)) == pytest.approx(
       2e4, rel=1e-10)
   assert len(calls) < 100
+  # A small norm: the tolerance is relative (tol * new), so the estimate is
+  # still accurate to ~1e-12, not stopped at an absolute 1e-12 / new.
+  a = 1e-4 * np.diag([2.0, 1.0])
+  matvec, rmatvec, _ = _counting(a)
+  assert bounds.power_iteration(matvec, rmatvec, (2,)) == pytest.approx(
+      2e-4, rel=1e-10)
 
 
 def test_lipschitz_helpers_pass_the_documented_iteration_cap(monkeypatch):
@@ -557,3 +563,11 @@ def test_figure3_verdict_needs_the_interval_to_exclude_zero():
   assert verdict(0.1, 0.5, +1) == "agrees"
   assert verdict(-0.5, -0.1, -1) == "agrees"
   assert verdict(-0.5, -0.1, +1) == "opposite sign"
+
+
+def test_orbit_split_is_frozen():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  split = bounds.rotation_orbit_task(2, 2, [0, 1])
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    split.labels = None
+  assert len(split) == 4
