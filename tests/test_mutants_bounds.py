@@ -265,6 +265,9 @@ def test_figure3_draws_the_records(monkeypatch, tmp_path):
     np.testing.assert_allclose(np.asarray(ln.get_xdata(), float), [20, 80])
     np.testing.assert_allclose(np.asarray(ln.get_ydata(), float), [acc, acc])
     assert ln.get_markersize() == 4
+  for ln in ax2.get_lines():
+    if ln.get_marker() in ("o", "s"):
+      assert ln.get_markersize() == 4
   labels2 = [ln.get_label() for ln in ax2.get_lines()]
   assert "invariant Cor. 1 upper (15 bins)" in labels2
   assert "invariant Thm 5 lower (15 bins)" in labels2
@@ -571,3 +574,18 @@ def test_orbit_split_is_frozen():
   with pytest.raises(dataclasses.FrozenInstanceError):
     split.labels = None
   assert len(split) == 4
+
+
+def test_test_closure_with_extrinsic_points():
+  # cr = 0.5, icr = 0.25: a quarter of the points are extrinsic (no swap
+  # partner): their orbit is the point alone; the others come in pairs with
+  # one xy and two heights.
+  closed = bounds.wang_swiss_roll(0.5, 0.25, num_train=10, num_val=10,
+                                  num_test=60, seed=3)["test_closed"]
+  sizes = np.bincount(bounds.renumber(closed.orbit_ids))
+  assert set(sizes) == {1, 2}
+  for o in np.unique(closed.orbit_ids):
+    sel = closed.orbit_ids == o
+    pts = closed.x[sel]
+    assert np.all(pts[:, :2] == pts[0, :2])
+    assert (sel.sum() == 1) == (closed.kind[sel][0] == 2)
