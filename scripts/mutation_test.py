@@ -235,6 +235,9 @@ EQUIVALENT.update({
     "enn_sym/metrics/_common.py::take_label::1  ->  2::1":
         "broadcast_to(labels[:, None], (..., 1)) -> (..., 2): two copies of "
         "the label column, and only column 0 of the gather is kept",
+    "enn_sym/metrics/_regression.py::GaussianCalibration._compute::1.0  ->  0.0::1":
+        "ratio(): where(den > 0, num / where(den > 0, den, 0), 0): the inner "
+        "0 only reaches the branch the outer where() discards",
     "enn_sym/metrics/_common.py::bin_index::1  ->  2::2":
         "gather path: guess clipped to M - 2 instead of M - 1; the true bin "
         "is then M - 2 or M - 1 and the one-step correction against the "

@@ -209,3 +209,21 @@ def test_joint_log_loss_accepts_a_raw_key_and_rejects_a_batch_of_them():
   for bad in (jax.random.split(raw, 2), jax.random.split(jax.random.key(0))):
     with pytest.raises(ValueError, match="key must be one PRNG key"):
       m.update(m.empty(), stack, labels, key=bad)
+
+
+def test_gaussian_calibration_repeated_edges_and_a_zero_variance_bin():
+  # Repeated edges are allowed (quantiles of tied variances repeat); a bin
+  # whose variances are all 0 contributes 0 however large its errors.
+  m = metrics.GaussianCalibration((1.0, 1.0))
+  assert m.num_bins == 3
+  mean = np.array([3.0, 0.0], np.float32)
+  var = np.array([0.0, 2.0], np.float32)
+  y = np.zeros(2, np.float32)
+  out = _run(m, mean, var, y)
+  np.testing.assert_array_equal(out["bin_count"], [1, 0, 1])
+  np.testing.assert_array_equal(out["bin_gence"][0], 0.0)
+  np.testing.assert_array_equal(out["bin_gence_sq"][0], 0.0)
+  np.testing.assert_allclose(out["bin_mse"], [9.0, 0.0, 0.0])
+  a2 = 2 * 2.0 / np.pi  # the other bin: e = 0, so gence = 1, gence_sq = 1.
+  np.testing.assert_allclose(out["bin_gence"][2], a2 / a2, rtol=1e-6)
+  np.testing.assert_allclose(out["gence"], 0.5, rtol=1e-6)
