@@ -21,6 +21,8 @@ def test_num_classes_and_weights_are_checked():
   for bad in ([np.nan, 1.0, 1.0], [-1.0, 1.0, 1.0]):
     with pytest.raises(InputError, match="finite and non-negative"):
       bounds.error_lower_bound(ids, labels, 2, weights=bad)
+  with pytest.raises(InputError, match="positive sum"):
+    bounds.error_lower_bound(ids, labels, 2, weights=[0.0, 0.0, 0.0])
 
 
 def test_default_weights_are_the_empirical_distribution():
