@@ -2,6 +2,8 @@
 survive (``scripts/mutation_test.py``): documented defaults, edge cases and
 numpy references. Small and fast."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -227,3 +229,72 @@ def test_gaussian_calibration_repeated_edges_and_a_zero_variance_bin():
   a2 = 2 * 2.0 / np.pi  # the other bin: e = 0, so gence = 1, gence_sq = 1.
   np.testing.assert_allclose(out["bin_gence"][2], a2 / a2, rtol=1e-6)
   np.testing.assert_allclose(out["gence"], 0.5, rtol=1e-6)
+
+
+def _fit_reference(logits, labels, num_iters, num_grid, min_t, max_t):
+  """The documented search in float64: L and dL/du (u = log beta) on the
+  log-spaced grid and at u = 0, then bisection of the slope's sign between
+  the neighbours of the best point (num_iters + 1 midpoints, as the loop
+  runs), the final midpoint unless its NLL is worse than the best by more
+  than 1e-6 relative."""
+  z = np.asarray(logits, np.float64)
+  y = np.asarray(labels)
+
+  def value_slope(u):
+    beta = math.exp(u)
+    s = beta * z
+    s = s - s.max(-1, keepdims=True)
+    p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
+    nll = -np.log(p[np.arange(len(y)), y])
+    slope = beta * np.mean((p * z).sum(-1) - z[np.arange(len(y)), y])
+    return nll.mean(), slope
+
+  grid = np.linspace(-math.log(max_t), -math.log(min_t), num_grid)
+  step = grid[1] - grid[0]
+  best_u, best_v, lo, hi = 0.0, math.inf, 0.0, 0.0
+  for u in list(grid) + [0.0]:
+    v, _ = value_slope(u)
+    if v < best_v:
+      best_u, best_v = u, v
+    lo, hi = max(best_u - step, grid[0]), min(best_u + step, grid[-1])
+  for _ in range(num_iters + 1):
+    mid = 0.5 * (lo + hi)
+    v, slope = value_slope(mid)
+    if v < best_v:
+      best_u, best_v = mid, v
+    lo, hi = (lo, mid) if slope > 0 else (mid, hi)
+  root = 0.5 * (lo + hi)
+  use_root = value_slope(root)[0] <= best_v + 1e-6 * (1 + abs(best_v))
+  return math.exp(-(root if use_root else best_u))
+
+
+@pytest.mark.parametrize("num_iters,num_grid,scale", [(2, 5, 3.0), (4, 9, 0.3),
+                                                      (1, 3, 8.0)])
+def test_fit_temperature_follows_the_documented_search(num_iters, num_grid,
+                                                       scale):
+  rng = np.random.default_rng(num_iters)
+  logits = (rng.normal(size=(64, 3)) * scale).astype(np.float32)
+  labels = np.argmax(logits + rng.gumbel(size=(64, 3)) * 2, 1).astype(
+      np.int32)
+  got = float(metrics.fit_temperature(logits, labels, num_iters=num_iters,
+                                      num_grid=num_grid, min_temperature=0.05,
+                                      max_temperature=20.0))
+  want = _fit_reference(logits, labels, num_iters, num_grid, 0.05, 20.0)
+  np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_fit_temperature_rejects_one_hot_probabilities_and_checks_masks():
+  import jax  # pylint: disable=g-import-not-at-top
+  labels = np.array([0, 1, 2, 1], np.int32)
+  with pytest.raises(ValueError, match="look like probabilities"):
+    metrics.fit_temperature(np.eye(3, dtype=np.float32)[labels], labels)
+  # Checked mode under jit: real rows are logits, padded rows look like
+  # probabilities: only the real rows are judged.
+  logits = np.array([[2.0, -1.0, 0.5], [0.1, 3.0, -2.0], [1 / 3] * 3,
+                     [0.0, 1.0, 0.0]], np.float32)
+  mask = np.array([1, 1, 0, 0], np.float32)
+  fit = metrics.checked(metrics.fit_temperature)
+  assert np.isfinite(float(fit(logits, labels, mask)))
+  with pytest.raises(ValueError, match="look like probabilities"):
+    fit(logits, labels, 1 - mask)
+  del jax
