@@ -270,6 +270,9 @@ EQUIVALENT.update({
     f"{_DST}::per_atom::1  ->  2::1": _RESHAPE,
     f"{_FIN}::_fibre_ids::1  ->  2::3": _RESHAPE,
     "enn_sym/bounds/_gence.py::_errors::1  ->  2::1": _RESHAPE,
+    "enn_sym/bounds/_figure3.py::_verdict::lo > 0  ->  lo >= 0::2":
+        "the second lo > 0 is reached only when lo > 0 or hi < 0, so "
+        "lo != 0 there and lo >= 0 is the same test",
     "enn_sym/bounds/_report.py::ensemble_readouts::-1  ->  1::1":
         "mean.argmax(-1) -> argmax(1) of the 2-D [N, C] mean predictive",
     "enn_sym/bounds/_tasks.py::wang_swiss_roll::2  ->  3::1":
