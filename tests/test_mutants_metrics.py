@@ -240,13 +240,19 @@ def _fit_reference(logits, labels, num_iters, num_grid, min_t, max_t):
   z = np.asarray(logits, np.float64)
   y = np.asarray(labels)
 
+  zs = z if z.ndim == 3 else z[None]  # members [K, N, C]
+  rows = np.arange(len(y))
+
   def value_slope(u):
     beta = math.exp(u)
-    s = beta * z
+    s = beta * zs
     s = s - s.max(-1, keepdims=True)
     p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
-    nll = -np.log(p[np.arange(len(y)), y])
-    slope = beta * np.mean((p * z).sum(-1) - z[np.arange(len(y)), y])
+    py = p[:, rows, y]  # [K, N]
+    # d p_ky / d beta = p_ky (l_ky - E_{p_k} l_k); the NLL of the mean.
+    dpy = py * (zs[:, rows, y] - (p * zs).sum(-1))
+    nll = -np.log(py.mean(0))
+    slope = beta * np.mean(-dpy.sum(0) / py.sum(0))
     return nll.mean(), slope
 
   grid = np.linspace(-math.log(max_t), -math.log(min_t), num_grid)
@@ -268,14 +274,21 @@ def _fit_reference(logits, labels, num_iters, num_grid, min_t, max_t):
   return math.exp(-(root if use_root else best_u))
 
 
-@pytest.mark.parametrize("num_iters,num_grid,scale", [(2, 5, 3.0), (4, 9, 0.3),
-                                                      (1, 3, 8.0)])
+@pytest.mark.parametrize("num_iters,num_grid,scale,case", [
+    (2, 5, 3.0, "tempered"), (4, 9, 0.3, "tempered"), (1, 3, 8.0, "tempered"),
+    (2, 5, 3.0, "random labels"), (3, 5, 2.0, "stack")])
 def test_fit_temperature_follows_the_documented_search(num_iters, num_grid,
-                                                       scale):
+                                                       scale, case):
+  # "random labels": the optimum lies beyond max_temperature (the first grid
+  # point wins); "stack": the NLL of the mean predictive of 3 members.
   rng = np.random.default_rng(num_iters)
-  logits = (rng.normal(size=(64, 3)) * scale).astype(np.float32)
-  labels = np.argmax(logits + rng.gumbel(size=(64, 3)) * 2, 1).astype(
+  shape = (3, 64, 3) if case == "stack" else (64, 3)
+  logits = (rng.normal(size=shape) * scale).astype(np.float32)
+  first = logits[0] if case == "stack" else logits
+  labels = np.argmax(first + rng.gumbel(size=(64, 3)) * 2, 1).astype(
       np.int32)
+  if case == "random labels":
+    labels = rng.integers(0, 3, 64).astype(np.int32)
   got = float(metrics.fit_temperature(logits, labels, num_iters=num_iters,
                                       num_grid=num_grid, min_temperature=0.05,
                                       max_temperature=20.0))
