@@ -238,6 +238,10 @@ EQUIVALENT.update({
     "enn_sym/metrics/_regression.py::GaussianCalibration._compute::1.0  ->  0.0::1":
         "ratio(): where(den > 0, num / where(den > 0, den, 0), 0): the inner "
         "0 only reaches the branch the outer where() discards",
+    "enn_sym/metrics/_temperature.py::<module>::3  ->  4::1":
+        "_fit's static_argnums (3, 4, 5, 6) -> (4, 4, 5, 6): num_iters is "
+        "then traced, and it only sets the fori_loop's trip count, which "
+        "JAX accepts traced (a while_loop): the same values",
     "enn_sym/metrics/_common.py::bin_index::1  ->  2::2":
         "gather path: guess clipped to M - 2 instead of M - 1; the true bin "
         "is then M - 2 or M - 1 and the one-step correction against the "
