@@ -274,6 +274,13 @@ EQUIVALENT.update({
     f"{_DST}::per_atom::1  ->  2::1": _RESHAPE,
     f"{_FIN}::_fibre_ids::1  ->  2::3": _RESHAPE,
     "enn_sym/bounds/_gence.py::_errors::1  ->  2::1": _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_ids_from_group::1  ->  2::2":
+        _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_ids_from_group::1  ->  2::4":
+        _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_masses::0  ->  1::3":
+        "zeros((max + 1 if n else 0, C)) -> else 1: n == 0 has raised two "
+        "lines above, so the else branch is never taken",
     "enn_sym/bounds/_figure3.py::_verdict::lo > 0  ->  lo >= 0::2":
         "the second lo > 0 is reached only when lo > 0 or hi < 0, so "
         "lo != 0 there and lo >= 0 is the same test",

@@ -591,3 +591,34 @@ def test_test_closure_with_extrinsic_points():
     pts = closed.x[sel]
     assert np.all(pts[:, :2] == pts[0, :2])
     assert (sel.sum() == 1) == (closed.kind[sel][0] == 2)
+
+
+def test_numeric_dissent_checks_and_midpoint_rule_by_hand():
+  nodes, weights = bounds.midpoint_rule(1.0, 3.0, 2)  # h = (3 - 1) / 2
+  np.testing.assert_allclose(nodes, [1.5, 2.5])
+  np.testing.assert_allclose(weights, [1.0, 1.0])
+  nodes, weights = bounds.midpoint_rule(1.0, 3.0, 1)  # num = 1 is allowed
+  np.testing.assert_allclose(nodes, [2.0])
+  np.testing.assert_allclose(weights, [2.0])
+
+  def run(density, w=None):
+    x, mid_w = bounds.midpoint_rule(0.0, 1.0, 10)
+    return bounds.numeric_dissent(
+        density, lambda p: np.zeros(len(p), int),
+        lambda q: (np.asarray([q]), np.ones(1)), x,
+        mid_w if w is None else w, 2)
+
+  w = np.full(10, 0.1)
+  w[3] = 0.0  # a zero node weight is allowed.
+  run(lambda p: np.full(len(p), 1 / 0.9), w)
+  with pytest.raises(InputError, match="integrates to"):
+    run(lambda p: np.full(len(p), 0.9))  # too little mass, not only too much
+  with pytest.raises(InputError, match="density must be finite and non-neg"):
+    run(lambda p: np.where(np.asarray(p) < 0.5, -1.0, 3.0))
+
+
+def test_orbit_ids_link_images_at_exactly_the_tolerance():
+  # 0 -> 3 lands at distance exactly 1 = tol from the point 2: linked.
+  np.testing.assert_array_equal(
+      bounds.orbit_ids_from_group(np.asarray([0.0, 2.0]),
+                                  [lambda x: 3.0 - x], decimals=0), [0, 0])
