@@ -286,6 +286,11 @@ EQUIVALENT.update({
         "lo != 0 there and lo >= 0 is the same test",
     "enn_sym/bounds/_report.py::ensemble_readouts::-1  ->  1::1":
         "mean.argmax(-1) -> argmax(1) of the 2-D [N, C] mean predictive",
+    "enn_sym/bounds/_tasks.py::_spirals::16  ->  17::2":
+        "floor(16 cr) -> floor(17 cr): cr is a multiple of 1/8 (checked by "
+        "wang_swiss_roll, _spirals' only caller), so 16 cr = k is an even "
+        "integer and floor(k + cr) = k for cr < 1; at cr = 1, 17 instead of "
+        "16 gives the same chunk pairs (range(0, k - 1, 2)) and kinds",
     "enn_sym/bounds/_tasks.py::wang_swiss_roll::2  ->  3::1":
         "searchsorted over arange(max + 3) instead of max + 2: one extra "
         "trailing start that starts[inv[i] + 1] (<= max + 1) never reads",
