@@ -622,3 +622,25 @@ def test_orbit_ids_link_images_at_exactly_the_tolerance():
   np.testing.assert_array_equal(
       bounds.orbit_ids_from_group(np.asarray([0.0, 2.0]),
                                   [lambda x: 3.0 - x], decimals=0), [0, 0])
+
+
+def test_distribution_checks_and_expect_defaults():
+  d = bounds.discrete_distribution([0.0, 0.5, 1.0], [1.0, 1.0, 2.0])
+  # expect over [low, high] = [0, 1] by default: every atom.
+  assert dist.expect(d, lambda p: 1.0) == pytest.approx(1.0)
+  assert dist.expect(d, lambda p: p) == pytest.approx(0.125 + 0.5)
+  for bad in ([1.0, 1.0], [0.0, 0.0, 0.0], [1.0, np.nan, 1.0]):
+    with pytest.raises(InputError, match="masses must be"):
+      bounds.discrete_distribution([0.0, 0.5, 1.0], bad)
+  with pytest.raises(InputError, match="integrates to"):
+    dist.check_density(lambda p: 0.5)  # too little mass
+
+
+def test_dss_sum_layer_has_no_bias():
+  import jax  # pylint: disable=g-import-not-at-top
+  p = bounds.SwissRollDSS(2, (4, 3)).init(
+      jax.random.key(0), np.zeros((1, 3), np.float32))["params"]
+  assert sorted(p) == ["Dense_0", "Dense_1", "Dense_2", "Dense_3", "Dense_4"]
+  assert sorted(p["Dense_1"]) == ["kernel"]  # Dense(sum over the set)
+  assert sorted(p["Dense_3"]) == ["kernel"]
+  assert sorted(p["Dense_0"]) == ["bias", "kernel"]
