@@ -644,3 +644,11 @@ def test_dss_sum_layer_has_no_bias():
   assert sorted(p["Dense_1"]) == ["kernel"]  # Dense(sum over the set)
   assert sorted(p["Dense_3"]) == ["kernel"]
   assert sorted(p["Dense_0"]) == ["bias", "kernel"]
+
+
+def test_normalized_dissent_of_a_zero_mass_orbit_is_zero():
+  ids, labels, w = [0, 0, 1, 1], [0, 1, 0, 1], [1.0, 3.0, 0.0, 0.0]
+  np.testing.assert_allclose(
+      bounds.total_dissent(ids, labels, 2, w, normalize=True), [0.25, 0.0])
+  np.testing.assert_allclose(
+      bounds.minority_dissent(ids, labels, 2, w, normalize=True), [0.75, 0.0])
