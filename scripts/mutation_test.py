@@ -40,6 +40,16 @@ How it stays affordable on 2 shared cores:
    decorators) are written into a scratch copy and run in a fresh
    ``python -m pytest`` process.
 
+3. Cheaper reruns and kills (session 3; docs/testing.md lists them): the
+   tests that killed a sibling mutant (same function, then file) run first;
+   a survivor is run again only on the tests of new or changed test files
+   (each result records every candidate file's key); module-level mutants
+   run in a forked child that reimports enn_sym (self-checked at start);
+   the timeout is 30 + 3 x the covering tests' measured time. A default
+   argument also selects the tests that name its function. ``--sample N
+   --seed S`` runs a seeded uniform sample first and ``--report`` then gives
+   its rate with a Wilson 95% interval.
+
 Why not mutmut or cosmic-ray: both are maintained and pip-installable
 (mutmut 3.8 was checked), but mutmut needs its configuration in setup.cfg or
 pyproject.toml (owned by another part of the project), copies the project
@@ -1012,7 +1022,7 @@ def main(argv=None) -> int:
                       "if the mutant survives those")
   parser.add_argument("--timeout", type=float, default=0.0,
                       help="seconds per mutant (a timeout counts as killed);"
-                      " default 60 + 5 x the selected tests' time")
+                      " default 30 + 3 x the selected tests' time")
   parser.add_argument("--max-per-module", type=int, default=0,
                       help="run only the first N pending mutants of each "
                       "module (0 = all)")
