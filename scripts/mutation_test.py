@@ -491,9 +491,14 @@ def _scopes(tree: ast.AST) -> dict[int, dict]:
 _ENUMERATED: dict = {}
 
 
+def _read(path: str) -> str:
+  with open(path) as f:
+    return f.read()
+
+
 def _enumerate(path: str) -> list[dict]:
   """Every mutant of one source file, with a stable key (memoised)."""
-  source = open(os.path.join(REPO, path)).read()
+  source = _read(os.path.join(REPO, path))
   if _ENUMERATED.get(path, (None,))[0] == source:
     return _ENUMERATED[path][1]
   tree = ast.parse(source)
@@ -521,7 +526,8 @@ def _sha(*paths: str, root: str = REPO) -> str:
     full = os.path.join(root, p)
     if os.path.exists(full):
       h.update(p.encode())
-      h.update(open(full, "rb").read())
+      with open(full, "rb") as f:
+        h.update(f.read())
   return h.hexdigest()[:16]
 
 
@@ -621,7 +627,7 @@ def _test_source(scratch: str, nodeid: str) -> str:
   name = rest.split("::")[-1].split("[")[0]
   if path not in _TEST_SOURCES:
     try:
-      text = open(os.path.join(scratch, path)).read()
+      text = _read(os.path.join(scratch, path))
       tree = ast.parse(text)
     except (OSError, SyntaxError):
       _TEST_SOURCES[path] = {}
