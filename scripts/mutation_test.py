@@ -40,6 +40,16 @@ How it stays affordable on 2 shared cores:
    decorators) are written into a scratch copy and run in a fresh
    ``python -m pytest`` process.
 
+3. Cheaper reruns and kills (session 3; docs/testing.md lists them): the
+   tests that killed a sibling mutant (same function, then file) run first;
+   a survivor is run again only on the tests of new or changed test files
+   (each result records every candidate file's key); module-level mutants
+   run in a forked child that reimports enn_sym (self-checked at start);
+   the timeout is 30 + 3 x the covering tests' measured time. A default
+   argument also selects the tests that name its function. ``--sample N
+   --seed S`` runs a seeded uniform sample first and ``--report`` then gives
+   its rate with a Wilson 95% interval.
+
 Why not mutmut or cosmic-ray: both are maintained and pip-installable
 (mutmut 3.8 was checked), but mutmut needs its configuration in setup.cfg or
 pyproject.toml (owned by another part of the project), copies the project
@@ -104,6 +114,7 @@ MODULES = {
                ["tests/test_bounds.py", "tests/test_bounds_gence.py",
                 "tests/test_bounds_lipschitz.py",
                 "tests/test_bounds_statements.py",
+                "tests/test_figure_legends.py", "tests/test_swiss_roll.py",
                 "tests/test_mutants_bounds.py"]),
 }
 ALL_SOURCES = sorted({p for sources, _ in MODULES.values() for p in sources})
@@ -204,6 +215,113 @@ EQUIVALENT: dict[str, str] = {
     f"{_LOS}::_gaussian_index_weights::u > 1.0 - p  ->  u >= 1.0 - p::1":
         "differs only when u = Phi(.) equals 1 - p exactly (measure zero)",
 }
+
+_BIN = "enn_sym/metrics/_binned.py"
+_2D = ("of the 2-D [batch, classes] values (update checks the rank first)")
+EQUIVALENT.update({
+    **{f"{_BIN}::BinnedCalibration._update::-1  ->  1::{n}":
+       f"a max, argmax or sum over axis=-1 -> axis 1 {_2D}"
+       for n in (1, 2, 3, 4)},
+    f"{_BIN}::ClasswiseCalibration.update::-1  ->  1::1":
+        f"np.shape(values)[-1] -> [1] {_2D}",
+    f"{_BIN}::ClasswiseCalibration._compute::-1  ->  1::1":
+        "sum(gap, axis=-1) -> axis=1 of the 2-D [K, M] state",
+    **{f"enn_sym/metrics/_bootstrap.py::BootstrapECE._update::-1  ->  1::{n}":
+       "max / argmax over axis=-1 -> axis 1 of the 2-D [batch, classes] "
+       "probs (a stack is averaged to 2-D first)" for n in (1, 2)},
+    **{f"enn_sym/metrics/_bootstrap.py::BootstrapECE._compute::-1  ->  1::{n}":
+       "a sum over axis=-1 -> axis 1 of the 2-D [B, M] replicate state"
+       for n in (1, 2)},
+    **{f"enn_sym/metrics/_classification.py::brier_terms::-1  ->  1::{n}":
+       "probs.shape[-1] / sum(axis=-1) -> index or axis 1: brier_terms is "
+       "private to the package and called only on 2-D [batch, classes] "
+       "probabilities (Brier of one prediction or of the mean predictive)"
+       for n in (1, 2)},
+    "enn_sym/metrics/_common.py::sanitize::0  ->  1::3":
+        "padded rows' labels 0 -> 1: every use of labels is masked by valid "
+        "(where, or a 0 weight on a finite or integer term); with one "
+        "class the label 1 is out of range, its gather fills NaN (gradient "
+        "0) and its scatter is dropped, both masked",
+    "enn_sym/metrics/_common.py::take_label::1  ->  2::1":
+        "broadcast_to(labels[:, None], (..., 1)) -> (..., 2): two copies of "
+        "the label column, and only column 0 of the gather is kept",
+    "enn_sym/metrics/_regression.py::GaussianCalibration._compute::1.0  ->  0.0::1":
+        "ratio(): where(den > 0, num / where(den > 0, den, 0), 0): the inner "
+        "0 only reaches the branch the outer where() discards",
+    "enn_sym/metrics/_temperature.py::<module>::3  ->  4::1":
+        "_fit's static_argnums (3, 4, 5, 6) -> (4, 4, 5, 6): num_iters is "
+        "then traced, and it only sets the fori_loop's trip count, which "
+        "JAX accepts traced (a while_loop): the same values",
+    "enn_sym/metrics/_common.py::bin_index::1  ->  2::2":
+        "gather path: guess clipped to M - 2 instead of M - 1; the true bin "
+        "is then M - 2 or M - 1 and the one-step correction against the "
+        "two neighbouring edges lands on it either way",
+    "enn_sym/metrics/_common.py::safe_div::jnp.maximum(den, 1)  ->  den::1":
+        "every caller passes integer counts, so maximum(den, 1) = den where "
+        "den > 0, and where() discards the den = 0 branch (values only; "
+        "no metric is differentiated)",
+    "enn_sym/metrics/_bootstrap.py::<module>::12  ->  13::1":
+        "_MAX_WEIGHT 12 -> 13 adds the threshold F(12), but in float32 "
+        "already F(10) = F(11) = 1.0 and u < 1, so no weight changes",
+    "enn_sym/metrics/_bootstrap.py::BootstrapECE._update::0.0  ->  1.0::1":
+        "padded rows' confidence 0 -> 1 enters conf_sum only times their "
+        "bootstrap weight, which is 0 (weights * valid)",
+    f"{_BIN}::ClasswiseCalibration._compute::0  ->  1::1":
+        "total = sum(count[0]) -> count[1]: every class's row of count sums "
+        "to N, and with K = 1 JAX clamps the static index 1 to 0",
+    f"{_BIN}::BinnedCalibration._compute::n > 0  ->  n >= 0::1":
+        "where(n >= 0, |acc - conf|, 0): at n = 0 both safe_div values are "
+        "0, so the gap is 0 either way",
+})
+
+_DST = "enn_sym/bounds/_distributions.py"
+_FIN = "enn_sym/bounds/_finite.py"
+_RESHAPE = ("reshape(-1) -> reshape(-2): numpy takes any negative size as "
+            "the one unknown dimension")
+EQUIVALENT.update({
+    f"{_DST}::discrete_distribution::1  ->  2::1": _RESHAPE,
+    f"{_DST}::discrete_distribution::1  ->  2::2": _RESHAPE,
+    f"{_DST}::per_atom::1  ->  2::1": _RESHAPE,
+    f"{_FIN}::_fibre_ids::1  ->  2::3": _RESHAPE,
+    "enn_sym/bounds/_gence.py::_errors::1  ->  2::1": _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_ids_from_group::1  ->  2::2":
+        _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_ids_from_group::1  ->  2::4":
+        _RESHAPE,
+    "enn_sym/bounds/_dissent.py::orbit_masses::0  ->  1::3":
+        "zeros((max + 1 if n else 0, C)) -> else 1: n == 0 has raised two "
+        "lines above, so the else branch is never taken",
+    "enn_sym/bounds/_figure3.py::_verdict::lo > 0  ->  lo >= 0::2":
+        "the second lo > 0 is reached only when lo > 0 or hi < 0, so "
+        "lo != 0 there and lo >= 0 is the same test",
+    "enn_sym/bounds/_report.py::ensemble_readouts::-1  ->  1::1":
+        "mean.argmax(-1) -> argmax(1) of the 2-D [N, C] mean predictive",
+    "enn_sym/bounds/_tasks.py::_spirals::16  ->  17::2":
+        "floor(16 cr) -> floor(17 cr): cr is a multiple of 1/8 (checked by "
+        "wang_swiss_roll, _spirals' only caller), so 16 cr = k is an even "
+        "integer and floor(k + cr) = k for cr < 1; at cr = 1, 17 instead of "
+        "16 gives the same chunk pairs (range(0, k - 1, 2)) and kinds",
+    "enn_sym/bounds/_tasks.py::wang_swiss_roll::2  ->  3::1":
+        "searchsorted over arange(max + 3) instead of max + 2: one extra "
+        "trailing start that starts[inv[i] + 1] (<= max + 1) never reads",
+    "enn_sym/bounds/_regression.py::orbit_means::1  ->  2::1":
+        "num = max + 2 orbits instead of max + 1: one extra zero-mass row "
+        "that mean[orbit] never indexes",
+    f"{_DST}::quad::high <= low  ->  high < low::1":
+        "at high == low scipy's quad of the empty interval returns 0.0, "
+        "what the early return gives",
+    f"{_FIN}::finite_orbit_bounds::1  ->  2::9":
+        "spread()'s fill value -1 -> -2 for the maximum: only orbits "
+        "without live members keep it, and those are masked by live_orbit",
+    f"{_FIN}::finite_orbit_bounds::1  ->  2::11":
+        "first = full(-1) -> full(-2): every live orbit's entry is "
+        "overwritten and only live orbits are read",
+})
+
+# Part of the coverage key: a survivor is run again when the selection
+# rule changes ("v2": default arguments also select the tests that name
+# the function).
+SELECTION = "v2"
 
 _SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
              ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
@@ -373,9 +491,14 @@ def _scopes(tree: ast.AST) -> dict[int, dict]:
 _ENUMERATED: dict = {}
 
 
+def _read(path: str) -> str:
+  with open(path) as f:
+    return f.read()
+
+
 def _enumerate(path: str) -> list[dict]:
   """Every mutant of one source file, with a stable key (memoised)."""
-  source = open(os.path.join(REPO, path)).read()
+  source = _read(os.path.join(REPO, path))
   if _ENUMERATED.get(path, (None,))[0] == source:
     return _ENUMERATED[path][1]
   tree = ast.parse(source)
@@ -403,7 +526,8 @@ def _sha(*paths: str, root: str = REPO) -> str:
     full = os.path.join(root, p)
     if os.path.exists(full):
       h.update(p.encode())
-      h.update(open(full, "rb").read())
+      with open(full, "rb") as f:
+        h.update(f.read())
   return h.hexdigest()[:16]
 
 
@@ -494,31 +618,88 @@ def _coverage(scratch: str, sources: list[str], tests: list[str],
   return data
 
 
-def _select(mutant: dict, cov: dict, budget: float) -> tuple[list[str], bool]:
-  """The covering tests, fastest first, capped at budget seconds."""
+_TEST_SOURCES: dict = {}
+
+
+def _test_source(scratch: str, nodeid: str) -> str:
+  """The source of the test function (with its decorators) of a node id."""
+  path, _, rest = nodeid.partition("::")
+  name = rest.split("::")[-1].split("[")[0]
+  if path not in _TEST_SOURCES:
+    try:
+      text = _read(os.path.join(scratch, path))
+      tree = ast.parse(text)
+    except (OSError, SyntaxError):
+      _TEST_SOURCES[path] = {}
+    else:
+      defs = {}
+      for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+          start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+          lines = text.splitlines()[start - 1:node.end_lineno]
+          defs.setdefault(node.name, "\n".join(lines))
+      _TEST_SOURCES[path] = defs
+  return _TEST_SOURCES[path].get(name, "")
+
+
+def _select(mutant: dict, cov: dict, budget: float, rank=None,
+            scratch: str = "") -> tuple[list[str], bool]:
+  """The covering tests, capped at budget seconds.
+
+  Ordered by ``rank`` (test id -> 0 for tests that killed a mutant of the
+  same function, 1 for the same file; others 2), then by measured time, so
+  the test most likely to fail runs first under ``-x``. Which tests are
+  selected does not depend on the order, only which one runs first.
+  A mutated default argument also selects the tests whose source names the
+  function (a test reading ``inspect.signature(f)`` executes no line of f).
+  """
   path, span = mutant["file"], mutant["cover"]
   if mutant["mode"] == "reimport":
     # Module- and class-level code runs at import, inside no test, and a
     # test may depend on it (a dataclass default) without running a line
     # of it: every test that ran any line of the file.
     span = None
+  word = None
+  if mutant["mode"] == "default" and mutant.get("def") and scratch:
+    import re  # pylint: disable=g-import-not-at-top
+    word = re.compile(r"\b%s\b" % re.escape(mutant["def"][0]))
+  rank = rank or {}
   chosen = []
   for nodeid, rec in cov.items():
     if not rec["ok"]:
       continue
     lines = rec["lines"].get(path, ())
-    if not lines:
-      continue
-    if span is None or any(span[0] <= n <= span[1] for n in lines):
-      chosen.append((rec["t"], nodeid))
+    if (lines and (span is None or any(span[0] <= n <= span[1]
+                                       for n in lines))) or (
+                                           word is not None and word.search(
+                                               _test_source(scratch, nodeid))):
+      chosen.append((rank.get(nodeid, 2), rec["t"], nodeid))
   chosen.sort()
   out, total = [], 0.0
-  for t, nodeid in chosen:
+  for _, t, nodeid in chosen:
     if out and total + t > budget:
       return out, True
     out.append(nodeid)
     total += t
   return out, False
+
+
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+  """Wilson score 95% interval of a binomial proportion k / n."""
+  if n == 0:
+    return float("nan"), float("nan")
+  p = k / n
+  centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+  half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+  return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _sample(module: str, n: int, seed: int) -> list[str]:
+  """A seeded uniform random sample (without replacement) of the keys."""
+  import random  # pylint: disable=g-import-not-at-top
+  keys = sorted(_keys(module))
+  return sorted(random.Random(f"{seed}:{module}").sample(
+      keys, min(n, len(keys))))
 
 
 # ------------------------------------------------------------- fork server
@@ -632,13 +813,68 @@ def _wait(pid: int, timeout: float) -> int | None:
     time.sleep(0.05)
 
 
-def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
-  """'killed' / 'survived' / 'timeout', or None if it cannot be swapped."""
+def _reimport_in_child(mutant, scratch, mutated) -> bool:
+  """In a forked child: the mutant written into the scratch copy and every
+  ``enn_sym`` module dropped from ``sys.modules``, so that the tests import
+  the package afresh (JAX, Flax, NumPy stay imported) and see the mutated
+  module-level code. The parent restores the file when the child is done."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  target = os.path.join(scratch, mutant["file"])
+  with open(target, "w") as f:
+    f.write(ast.unparse(mutated) if mutated is not None else _ORIGINAL[
+        mutant["file"]])
+  for name in [n for n in sys.modules
+               if n == "enn_sym" or n.startswith("enn_sym.")]:
+    del sys.modules[name]
+  importlib.invalidate_caches()
+  return True
+
+
+_ORIGINAL: dict = {}  # file -> its original source (the scratch copy's).
+
+
+def _check_reimport(module, scratch, cov, logfile, log) -> bool:
+  """Whether the reimporting child works: the UNMUTATED module reimported
+  in a forked child must pass its fastest covering tests; else module-level
+  mutants fall back to a fresh interpreter."""
+  path = MODULES[module][0][0]
+  fake = {"file": path, "mode": "reimport", "cover": None}
+  tests = _select(fake, cov, 3.0)[0][:5]
+  if not tests:
+    return False
+  status, by = _run_forked(fake, scratch, None, None, tests, 120, logfile,
+                           reimport=True)
+  log(f"  reimport-in-fork self-check ({len(tests)} tests of {path}): "
+      f"{status} {by}")
+  return status == "survived"
+
+
+_PARSED: dict = {}
+
+
+def _parsed(path: str, source: str):
+  if _PARSED.get(path, (None,))[0] != source:
+    _PARSED[path] = (source, ast.parse(source))
+  return _PARSED[path][1]
+
+
+def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile="",
+                reimport=False):
+  """'killed' / 'survived' / 'timeout', or None if it cannot be swapped.
+
+  reimport: module-level mutants (see _reimport_in_child) in a forked child
+  instead of a fresh interpreter."""
   r, w = os.pipe()
+  if reimport:
+    _ORIGINAL.setdefault(mutant["file"], open(os.path.join(
+        scratch, mutant["file"])).read())
   pid = os.fork()
   if pid == 0:  # child
     os.close(r)
-    ok = _apply_in_process(mutant, scratch, tree, mutated)
+    if reimport:
+      ok = _reimport_in_child(mutant, scratch, mutated)
+    else:
+      ok = _apply_in_process(mutant, scratch, tree, mutated)
     os.write(w, b"1" if ok else b"0")
     if not ok:
       os.close(w)
@@ -656,6 +892,10 @@ def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
         if report.failed and not failed:
           failed.append(report.nodeid)
 
+      def pytest_collectreport(self, report):
+        if report.failed and not failed:
+          failed.append("collecting " + (report.nodeid or "the session"))
+
     try:
       rc = pytest.main(_pytest_args(tests), plugins=[_First()])
     except BaseException:  # pylint: disable=broad-except
@@ -668,7 +908,12 @@ def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
     os.close(w)
     os._exit(int(rc))
   os.close(w)
-  rc = _wait(pid, timeout)
+  try:
+    rc = _wait(pid, timeout)
+  finally:
+    if reimport:
+      with open(os.path.join(scratch, mutant["file"]), "w") as f:
+        f.write(_ORIGINAL[mutant["file"]])
   chunks = []
   while True:
     chunk = os.read(r, 65536)
@@ -682,6 +927,8 @@ def _run_forked(mutant, scratch, tree, mutated, tests, timeout, logfile=""):
   by = text[2:]
   if rc is None:
     return "timeout", by
+  if rc != 0 and not by:  # No failed report, e.g. a crash: say so.
+    by = f"(exit status {rc}, no failed test report)"
   return ("survived" if rc == 0 else "killed"), by
 
 
@@ -735,7 +982,8 @@ def _summary(results: dict, module: str) -> dict:
           "alive": alive, "eq": eq}
 
 
-def _report(results: dict, modules, total_sites: dict) -> None:
+def _report(results: dict, modules, total_sites: dict, sample: int = 0,
+            seed: int = 0) -> None:
   print("| module | mutants | killed (of which timeout) | judged "
         "equivalent | surviving non-equivalent | kill rate (non-equivalent) |")
   print("|---|---|---|---|---|---|")
@@ -746,6 +994,18 @@ def _report(results: dict, modules, total_sites: dict) -> None:
         != s["mutants"] else "")
     print(f"| {module} | {done} | {s['killed']} ({s['timeout']}) | "
           f"{s['equivalent']} | {s['survived']} | {s['kill_rate']:.1%} |")
+  for module in modules if sample else ():
+    keys = set(_sample(module, sample, seed))
+    rows = [k for k in keys if k in results]
+    eq = [k for k in rows if k in EQUIVALENT and results[k]["status"] in (
+        "survived", "uncovered")]
+    killed = sum(results[k]["status"] in ("killed", "timeout") for k in rows)
+    n = len(rows) - len(eq)
+    lo, hi = _wilson(killed, n)
+    print(f"  SAMPLE {module}: {len(rows)} of a uniform random sample of "
+          f"{len(keys)} (seed {seed}) run, {len(eq)} judged equivalent, "
+          f"{killed} of {n} killed = {killed / n if n else float('nan'):.1%}"
+          f" (Wilson 95% CI {lo:.1%} to {hi:.1%})")
   for module in modules:
     s = _summary(results, module)
     for r in s["alive"]:
@@ -768,7 +1028,7 @@ def main(argv=None) -> int:
                       "if the mutant survives those")
   parser.add_argument("--timeout", type=float, default=0.0,
                       help="seconds per mutant (a timeout counts as killed);"
-                      " default 60 + 5 x the selected tests' time")
+                      " default 30 + 3 x the selected tests' time")
   parser.add_argument("--max-per-module", type=int, default=0,
                       help="run only the first N pending mutants of each "
                       "module (0 = all)")
@@ -779,6 +1039,25 @@ def main(argv=None) -> int:
   parser.add_argument("--rerun-killed-by", default="",
                       help="also run again the killed mutants whose killing "
                       "test id contains this text (after editing that test)")
+  parser.add_argument("--sample", type=int, default=0,
+                      help="run first a seeded uniform random sample of N "
+                      "mutants of each module (then the others, as far as "
+                      "--max-per-module allows); --report then also gives "
+                      "the sample's kill rate with a Wilson 95%% CI")
+  parser.add_argument("--seed", type=int, default=0,
+                      help="seed of --sample")
+  parser.add_argument("--fresh-process", action="store_true",
+                      help="module-level mutants in a fresh interpreter "
+                      "(the old way) instead of a forked child that "
+                      "reimports enn_sym")
+  parser.add_argument("--only-mode", choices=("swap", "default",
+                                                "reimport"), default=None,
+                      help="only mutants applied this way (default: the "
+                      "mutated default arguments)")
+  parser.add_argument("--test-files", nargs="+", default=None,
+                      help="candidate test files instead of the module's "
+                      "list (a mutant they do not kill is then not known "
+                      "to survive the module's other tests)")
   parser.add_argument("--only", default="", help="only mutants whose key "
                       "contains this text")
   parser.add_argument("--jax-cache", default=os.path.join(
@@ -799,7 +1078,7 @@ def main(argv=None) -> int:
   sites = {m: sum(len(_enumerate(p)) for p in MODULES[m][0])
            for m in args.modules}
   if args.report:
-    _report(results, args.modules, sites)
+    _report(results, args.modules, sites, args.sample, args.seed)
     return 0
 
   def save():
@@ -846,6 +1125,7 @@ def main(argv=None) -> int:
   try:
     for module in args.modules:
       sources, tests = MODULES[module]
+      tests = args.test_files or tests
       tests = [t for t in tests if os.path.exists(os.path.join(REPO, t))]
       # Coverage per test file of all the core sources at once (cached: a
       # test file is traced again only when it or a core source changed).
@@ -860,16 +1140,33 @@ def main(argv=None) -> int:
               scratch, ALL_SOURCES, [test], log)}
           save()
         cov.update(percov[test]["tests"])
-      covkey = hashlib.sha256("".join(
-          percov[t]["key"] for t in tests).encode()).hexdigest()[:16]
+      covkey = hashlib.sha256((SELECTION + "".join(
+          percov[t]["key"] for t in tests)).encode()).hexdigest()[:16]
+      # The tests that killed mutants so far, by function and by file: run
+      # first for the next mutant of the same function (or file).
+      killers: dict = {}
+      for r in results.values():
+        if r.get("status") == "killed" and r.get("killed_by") in cov:
+          killers.setdefault((r["file"], r["scope"]), set()).add(
+              r["killed_by"])
+          killers.setdefault(r["file"], set()).add(r["killed_by"])
+      reimport_ok = not args.fresh_process and _check_reimport(
+          module, scratch, cov, args.child_log, log)
+      sampled = set(_sample(module, args.sample, args.seed)
+                    if args.sample else ())
+      order = [(path, m) for path in sources for m in _enumerate(path)]
+      order = ([x for x in order if x[1]["key"] in sampled]
+               + [x for x in order if x[1]["key"] not in sampled])
       pending = 0
-      for path in sources:
-        source = open(os.path.join(REPO, path)).read()
-        tree = ast.parse(source)
-        fsha = _sha(path)
-        for mutant in _enumerate(path):
+      for path, mutant in order:
+        if True:  # (keeps the loop body's indentation)
+          source = open(os.path.join(REPO, path)).read()
+          tree = _parsed(path, source)
+          fsha = _sha(path)
           key = mutant["key"]
           if args.only and args.only not in key:
+            continue
+          if args.only_mode and mutant["mode"] != args.only_mode:
             continue
           old = results.get(key)
           if old and args.rerun_killed_by and args.rerun_killed_by in old.get(
@@ -888,12 +1185,40 @@ def main(argv=None) -> int:
           if args.max_per_module and pending >= args.max_per_module:
             break
           pending += 1
-          selected, capped = _select(mutant, cov, args.budget)
-          everything, _ = _select(mutant, cov, float("inf"))
+          rank = {t: 1 for t in killers.get(path, ())}
+          rank.update({t: 0 for t in killers.get((path, mutant["scope"]),
+                                                  ())})
+          selected, capped = _select(mutant, cov, args.budget, rank,
+                                     scratch)
+          everything, _ = _select(mutant, cov, float("inf"), rank, scratch)
+          filekeys = {t: percov[t]["key"] for t in tests}
+          if old and old["status"] == "survived" and old.get("full") and (
+              old["sha"] == fsha and old.get("selection") == SELECTION
+              and "filekeys" in old):
+            # It passed every covering test of the files whose key (their
+            # text, conftest and the core sources) is unchanged, and would
+            # again (the tests are deterministic): run only the tests of
+            # the new or changed test files.
+            fresh = {t for t in tests
+                     if old["filekeys"].get(t) != filekeys[t]}
+            everything = [i for i in everything if i.split("::")[0] in fresh]
+            selected, total = [], 0.0
+            for i in everything:  # the first chunk, as in _select.
+              if selected and total + cov[i]["t"] > args.budget:
+                break
+              selected.append(i)
+              total += cov[i]["t"]
+            capped = len(selected) < len(everything)
+            if not everything:
+              old.update(cov=covkey, filekeys=filekeys)
+              save()
+              continue
           rec = {k: mutant[k] for k in ("file", "scope", "mutation", "line",
                                         "mode")}
           rec.update(sha=fsha, cov=covkey, tests=len(selected),
-                     capped=capped)
+                     capped=capped, selection=SELECTION, filekeys=filekeys)
+          if args.test_files:
+            rec["test_files_only"] = list(args.test_files)
           start = time.time()
           if not selected:
             rec["status"] = "uncovered"
@@ -905,11 +1230,16 @@ def main(argv=None) -> int:
               if not chunk:
                 continue
               est = sum(cov[t]["t"] for t in chunk)
-              timeout = args.timeout or 60 + 5 * est
+              timeout = args.timeout or 30 + 3 * est
               status = None
               if mutant["mode"] in ("swap", "default"):
                 status, by = _run_forked(mutant, scratch, tree, mutated,
                                          chunk, timeout, args.child_log)
+              if status is None and reimport_ok:
+                rec["mode"] = "reimport"
+                status, by = _run_forked(mutant, scratch, tree, mutated,
+                                         chunk, timeout, args.child_log,
+                                         reimport=True)
               if status is None:
                 rec["mode"] = "reimport"
                 status, by = _run_reimport(mutant, scratch, source, mutated,
@@ -917,6 +1247,9 @@ def main(argv=None) -> int:
               rec["status"], rec["killed_by"] = status, by
               if status != "survived":
                 break
+            if rec["status"] == "killed" and by in cov:
+              killers.setdefault((path, mutant["scope"]), set()).add(by)
+              killers.setdefault(path, set()).add(by)
             rec["full"] = status == "survived"  # every covering test ran.
             rec["tests"] = len(everything) if status == "survived" else len(
                 selected)
@@ -933,7 +1266,7 @@ def main(argv=None) -> int:
   finally:
     os.chdir(REPO)
     shutil.rmtree(scratch, ignore_errors=True)
-  _report(results, args.modules, sites)
+  _report(results, args.modules, sites, args.sample, args.seed)
   return 0
 
 

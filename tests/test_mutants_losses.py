@@ -177,6 +177,13 @@ def test_registry_defaults_agree_with_the_loss_functions():
   import inspect  # pylint: disable=g-import-not-at-top
   from enn_sym.losses import _single  # pylint: disable=g-import-not-at-top
   reg = _single._REGISTRY  # pylint: disable=protected-access
+  # The functions are named here, so that scripts/mutation_test.py selects
+  # this test for their mutated defaults (it reads only their signatures).
+  named = {"focal": _single.focal_loss,
+           "entropy_reg": _single.entropy_regularized_ce,
+           "logit_norm": _single.logit_norm_penalty_ce}
+  for n, fn in named.items():
+    assert reg[n][0] is fn
   pairs = [(reg[n][0], reg[n][1]) for n in ("focal", "entropy_reg",
                                             "logit_norm")]
   pairs.append((_single.soft_binned_ece, reg["ce+soft_ece"][1]))
@@ -241,3 +248,43 @@ def test_ensemble_loss_keeps_each_members_updated_statistics():
   stacked = {"m": jnp.asarray([[0.0, 7.0, 5.0], [8.0, 0.0, 5.0]])}
   np.testing.assert_array_equal(
       np.asarray(_enn._merge_index_stats(stacked, old)["m"]), [8.0, 7.0, 5.0])
+
+
+def test_soft_binned_ece_defaults_are_the_signature_values():
+  # The documented signature: num_bins=15, temperature=0.01, p=2.
+  from enn_sym.losses import _single  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.normal(size=(16, 3)) * 2, jnp.float32)
+  labels = jnp.asarray(rng.integers(0, 3, 16))
+  default = float(_single.soft_binned_ece(logits, labels))
+  assert default == float(_single.soft_binned_ece(
+      logits, labels, num_bins=15, temperature=0.01, p=2))
+  for other in ({"num_bins": 16}, {"temperature": 1.01}, {"p": 3}):
+    assert abs(float(_single.soft_binned_ece(logits, labels, **other))
+               - default) > 1e-6 * default, other
+
+
+def test_bootstrap_and_enn_loss_defaults_are_the_signature_values():
+  # bootstrap_weights(seed=0); make_enn_loss(num_index_samples=8,
+  # bootstrap_seed=0), as documented in their signatures.
+  w = _enn.bootstrap_weights("poisson", INDEX, jnp.int32(1))
+  np.testing.assert_array_equal(
+      w, _enn.bootstrap_weights("poisson", INDEX, jnp.int32(1), seed=0))
+  assert not np.array_equal(
+      w, _enn.bootstrap_weights("poisson", INDEX, jnp.int32(1), seed=1))
+  enn = nw.make_ensemble(nw.MLP(3), num_classes=3, num_ensemble=2)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(9, 2)), jnp.float32)
+  params, state = _enn.split_variables(enn.init(jax.random.key(0), x, 0))
+  batch = {"image": x, "label": jnp.asarray([0, 1, 2] * 3), "index": INDEX}
+  _, aux = _enn.make_enn_loss(enn, losses.make_loss("ce"))(
+      params, state, batch, jax.random.key(1))
+  assert aux["logits"].shape == (8, 9, 3)  # K = 8 index samples.
+  fixed = jnp.arange(2)
+  default, _ = _enn.make_enn_loss(
+      enn, losses.make_loss("ce"), fixed_indices=fixed, bootstrap="poisson")(
+          params, state, batch, jax.random.key(1))
+  seeded = [_enn.make_enn_loss(
+      enn, losses.make_loss("ce"), fixed_indices=fixed, bootstrap="poisson",
+      bootstrap_seed=s)(params, state, batch, jax.random.key(1))[0]
+            for s in (0, 1)]
+  assert float(default) == float(seeded[0]) != float(seeded[1])
