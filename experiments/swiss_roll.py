@@ -10,8 +10,6 @@ closure; ENN versions report mutual information. Writes ``results.json``,
 ``swiss_roll.png`` and ``reproductions.md``.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import time

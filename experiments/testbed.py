@@ -16,8 +16,6 @@ saved in the workdir, and ``report_only`` only re-renders it. All logic lives
 in :mod:`enn_sym.testbed`.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys
