@@ -28,7 +28,6 @@ and its bootstrap CI.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, NamedTuple, Sequence
 
@@ -423,15 +422,9 @@ def evaluate_symmetric_seeds(enn: base_lib.EpistemicNetwork, variables,
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-  """``(mean, lo, hi)``: Student-t 95% interval of the mean across seeds."""
-  from scipy import stats  # pylint: disable=g-import-not-at-top
-  v = np.asarray(values, np.float64)
-  m = float(v.mean())
-  if v.size < 2:
-    return m, m, m
-  half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1)
-               / math.sqrt(v.size))
-  return m, m - half, m + half
+  """``(mean, lo, hi)``: Student-t 95% interval of the mean across seeds
+  (:func:`enn_sym.train.mean_ci`)."""
+  return train_lib.mean_ci(values)
 
 
 SYMMETRIC_CELLS = (
@@ -603,19 +596,16 @@ def symmetric_comparisons(records: Sequence[dict],
       raise InputError(f"cell {cell}: the two models have different seeds "
                        f"({plain['seeds']} vs {avg['seeds']}); cannot pair.")
     for metric in metrics_:
-      diff = np.asarray(avg[metric]) - np.asarray(plain[metric])
-      m, lo, hi = t_interval(diff)
-      if not (converged(plain) and converged(avg)):
-        reading = "not converged"
-      elif lo > 0:
-        reading = "averaged worse (higher)"
-      elif hi < 0:
-        reading = "averaged better (lower)"
-      else:
-        reading = "no measurable difference"
+      d = train_lib.paired_difference(avg[metric], avg["seeds"],
+                                      plain[metric], plain["seeds"])
+      lo, hi = d["ci95"]
+      reading = ("not converged" if not (converged(plain) and converged(avg))
+                 else train_lib.conclusion(
+                     d["ci95"], lower="averaged better (lower)",
+                     higher="averaged worse (higher)"))
       out.append({"num_train": cell[0], "incorrect_fraction": cell[1],
-                  "support": cell[2], "metric": metric, "diff": m, "lo": lo,
-                  "hi": hi, "reading": reading})
+                  "support": cell[2], "metric": metric, "diff": d["mean"],
+                  "lo": lo, "hi": hi, "reading": reading})
   return out
 
 
